@@ -1,0 +1,14 @@
+"""Progressive ensemble distillation (B-DISTIL) for scikit-learn and PyTorch."""
+
+from sklearn_bdistil._classifier import BDistilClassifier
+from sklearn_bdistil.exceptions import EarlyStoppingWarning, FitInterruptedWarning
+from sklearn_bdistil.students import Conv1dStudent, MLPStudent
+
+__all__ = [
+    "BDistilClassifier",
+    "Conv1dStudent",
+    "EarlyStoppingWarning",
+    "FitInterruptedWarning",
+    "MLPStudent",
+]
+__version__ = "0.1.0"

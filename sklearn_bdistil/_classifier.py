@@ -1,0 +1,556 @@
+"""BDistilClassifier: parameters, validation, the boosting loop and staged prediction."""
+
+import time
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sklearn_bdistil._cost import module_flops, module_params, teacher_flops
+from sklearn_bdistil._find_wl import forward_in_batches, train_student
+from sklearn_bdistil._game import edge, residual_scale, signed_weights
+from sklearn_bdistil._loss import distillation_loss, pack_targets
+from sklearn_bdistil._step import line_search
+from sklearn_bdistil import _teacher
+from sklearn_bdistil.exceptions import EarlyStoppingWarning, FitInterruptedWarning
+from sklearn_bdistil.students import MLPStudent
+from sklearn_bdistil.students._base import build_student
+
+__all__ = ["BDistilClassifier"]
+
+DEFAULT_STUDENTS = (MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,)))
+
+
+class _Stop(Exception):
+    """Raised inside a round to end the fit early, with the reason as message."""
+
+
+class BDistilClassifier(ClassifierMixin, BaseEstimator):
+    """Progressive ensemble distillation (B-DISTIL) of a fitted classifier.
+
+    Decomposes a teacher into an ordered ensemble of small torch students
+    ``F_k = a_1 f_1 + ... + a_k f_k`` such that every prefix is a usable
+    classifier and each added student lowers the distillation loss. Each
+    round re-weights (row, class) pairs where the ensemble is furthest from
+    the teacher, trains the cheapest student class that reaches the
+    weak-learning edge ``gamma`` (escalating along ``students`` when one does
+    not), and adds it with a line-searched step.
+
+    Parameters
+    ----------
+    teacher : estimator or torch.nn.Module
+        A fitted scikit-learn classifier (``predict_proba`` or
+        ``decision_function``; a ``sklearn.frozen.FrozenEstimator`` keeps it
+        fitted through ``clone``), a skorch ``NeuralNet``, or a torch module
+        returning logits. An unfitted scikit-learn teacher is cloned and
+        fitted on ``(X, y)``; the fitted one is ``teacher_``.
+    students : list of callables, default=None
+        The escalation ladder, cheapest first: factories
+        ``factory(n_features_in, n_classes) -> nn.Module`` such as
+        :class:`~sklearn_bdistil.students.MLPStudent`. Rounds start at the
+        first and move to the next when a trained student's edge is below
+        ``gamma``; they never move back. ``None`` means
+        ``[MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,))]``.
+    n_estimators : int, default=10
+        Maximum number of stages ``T``.
+    eta : float, default=1.0
+        Inverse temperature of the distribution player, applied to residuals
+        divided by their standard deviation (so it is dimensionless).
+    gamma : float, default=0.0
+        Weak-learning edge a student must reach, in ``[-1, 1]``.
+    barrier_strength : float, default=0.1
+        Weight ``lam`` of the soft log-barrier in the FIND_WL loss.
+    barrier_delta : float, default=0.1
+        Floor of the barrier's logarithm argument, in ``(0, 1)``.
+    temperature : float, default=1.0
+        Distillation temperature ``tau``.
+    learning_rate : float, default=0.5
+        Shrinkage applied to the line-searched step of each stage.
+    max_epochs : int, default=20
+        Epochs over the transfer set per FIND_WL round.
+    batch_size : int, default=256
+        Minibatch size of FIND_WL.
+    lr : float, default=0.01
+        Learning rate of the optimizer.
+    optimizer : torch optimizer class, default=torch.optim.Adam
+    validation_fraction : float or None, default=0.1
+        Fraction of the transfer set held out; a stage that does not lower
+        the held-out distillation loss is not kept. ``None`` keeps a stage
+        when it lowers the training distillation loss.
+    n_iter_no_change : int, default=3
+        Rounds in a row without a kept stage after which the fit stops.
+    predict_batch_size : int, default=8192
+        Rows per batch when computing teacher logits and predictions.
+    teacher_cost : float or None, default=None
+        The teacher's FLOPs per row, where they cannot be counted
+        automatically (counted for torch modules, skorch nets and
+        ``MLPClassifier``).
+    device : str or torch.device, default="cpu"
+        Where students are trained and evaluated.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the validation split and one seed per student (initialisation
+        and minibatch order).
+    verbose : int, default=0
+        ``1`` prints one line per stage.
+
+    Attributes
+    ----------
+    teacher_ : object
+        The fitted teacher.
+    classes_ : ndarray of shape (n_classes,)
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` has string feature names.
+    estimators_ : list of torch.nn.Module
+        The kept students, in order, on the CPU in eval mode.
+    estimator_weights_ : ndarray of shape (n_estimators_,)
+        Step ``a_t`` of each stage.
+    edges_ : ndarray of shape (n_estimators_,)
+        Weak-learning edge of each stage.
+    student_indices_ : ndarray of shape (n_estimators_,)
+        Index into ``students`` of the class used at each stage.
+    n_estimators_ : int
+        Number of kept stages.
+    train_loss_ : ndarray of shape (n_estimators_ + 1,)
+        Training distillation loss of the empty ensemble and after each stage.
+    validation_loss_ : ndarray of shape (n_estimators_ + 1,)
+        Held-out distillation loss likewise (NaN without a held-out set).
+    stage_costs_ : ndarray of shape (n_estimators_,)
+        FLOPs per row of each stage.
+    cumulative_costs_ : ndarray of shape (n_estimators_,)
+        FLOPs per row of each prefix.
+    stage_params_ : ndarray of shape (n_estimators_,)
+        Parameter count of each stage.
+    teacher_cost_ : float or None
+        FLOPs per row of the teacher.
+
+    See Also
+    --------
+    sklearn.ensemble.AdaBoostClassifier : boosting with staged prediction.
+
+    References
+    ----------
+    .. [1] D. K. Dennis, A. Shetty, A. Sevekari, K. Koishida, V. Smith,
+       "Progressive Ensemble Distillation: Building Ensembles for Efficient
+       Inference", NeurIPS 2023, arXiv:2302.10093.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_bdistil import BDistilClassifier
+    >>> from sklearn_bdistil.students import MLPStudent
+    >>> X, y = load_iris(return_X_y=True)
+    >>> teacher = LogisticRegression(max_iter=500).fit(X, y)
+    >>> clf = BDistilClassifier(teacher, [MLPStudent((4,))], n_estimators=3,
+    ...                         max_epochs=5, random_state=0).fit(X)
+    >>> clf.predict(X[:2])
+    array([0, 0])
+    >>> [p.shape for p in clf.staged_predict(X[:2])][:1]
+    [(2,)]
+    """
+
+    _parameter_constraints = {
+        "teacher": "no_validation",
+        "students": [list, tuple, None],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "eta": [Interval(Real, 0, None, closed="left")],
+        "gamma": [Interval(Real, -1, 1, closed="both")],
+        "barrier_strength": [Interval(Real, 0, None, closed="left")],
+        "barrier_delta": [Interval(Real, 0, 1, closed="neither")],
+        "temperature": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "optimizer": [callable],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
+        "teacher_cost": [Interval(Real, 0, None, closed="neither"), None],
+        "device": [str, torch.device],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(self, teacher, students=None, *, n_estimators=10, eta=1.0,
+                 gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
+                 temperature=1.0, learning_rate=0.5, max_epochs=20,
+                 batch_size=256, lr=0.01, optimizer=torch.optim.Adam,
+                 validation_fraction=0.1, n_iter_no_change=3,
+                 predict_batch_size=8192, teacher_cost=None, device="cpu",
+                 random_state=None, verbose=0):
+        self.teacher = teacher
+        self.students = students
+        self.n_estimators = n_estimators
+        self.eta = eta
+        self.gamma = gamma
+        self.barrier_strength = barrier_strength
+        self.barrier_delta = barrier_delta
+        self.temperature = temperature
+        self.learning_rate = learning_rate
+        self.max_epochs = max_epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.optimizer = optimizer
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.predict_batch_size = predict_batch_size
+        self.teacher_cost = teacher_cost
+        self.device = device
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ fit
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y=None, teacher_logits=None):
+        """Distil the teacher into a staged ensemble of students.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            The transfer set. Labels are optional: the teacher labels it.
+        y : array-like of shape (n_samples,), default=None
+            Needed only to fit an unfitted teacher; when given, every label
+            must be one of the teacher's classes.
+        teacher_logits : array-like of shape (n_samples, n_classes), default=None
+            Precomputed teacher logits for ``X`` (columns in the order of the
+            teacher's classes). Sliced per fold by ``GridSearchCV``, so a
+            search never re-runs the teacher.
+
+        Returns
+        -------
+        self : object
+        """
+        X, y = self._validate_fit_data(X, y)
+        students = self._check_students()
+        device = self._torch_device()
+        if teacher_logits is None:
+            self.teacher_ = _teacher.fit_teacher(self.teacher, X, y)
+            G = _teacher.teacher_logits(self.teacher_, X, self.predict_batch_size)
+        else:
+            self.teacher_ = self.teacher
+            G = self._check_teacher_logits(teacher_logits, X.shape[0])
+        self.classes_ = self._check_classes(G.shape[1], y)
+        n_classes = len(self.classes_)
+
+        rng = check_random_state(self.random_state)
+        train, valid = self._split(X.shape[0], rng)
+        as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
+        data = {
+            "X": as_tensor(X[train]), "G": as_tensor(G[train]),
+            "Xv": as_tensor(X[valid]), "Gv": as_tensor(G[valid]),
+        }
+        data["F"] = torch.zeros_like(data["G"])
+        data["Fv"] = torch.zeros_like(data["Gv"])
+
+        self.estimators_, weights, edges, indices, costs = [], [], [], [], []
+        train_loss = [self._kd(data["F"], data["G"])]
+        valid_loss = [self._kd(data["Fv"], data["Gv"])]
+        self._level, rejected, attempt = 0, 0, 0
+        try:
+            while len(self.estimators_) < self.n_estimators:
+                attempt += 1
+                start = time.perf_counter()
+                stage = self._boost(data, students, n_classes, device, rng,
+                                    valid_loss[-1], train_loss[-1])
+                if stage is None:
+                    rejected += 1
+                    if rejected >= self.n_iter_no_change:
+                        raise _Stop(
+                            f"{rejected} rounds in a row produced no stage that "
+                            "lowers the held-out distillation loss"
+                        )
+                    continue
+                rejected = 0
+                module, a, e, level, losses = stage
+                self.estimators_.append(module.cpu())
+                weights.append(a)
+                edges.append(e)
+                indices.append(level)
+                costs.append(module_flops(module, X.shape[1]))
+                train_loss.append(losses[0])
+                valid_loss.append(losses[1])
+                if self.verbose:
+                    self._print_stage(len(self.estimators_), students[level], e, a,
+                                      losses, sum(costs), time.perf_counter() - start)
+        except _Stop as stop:
+            warnings.warn(
+                f"Stopped after {len(self.estimators_)} of {self.n_estimators} "
+                f"stages (round {attempt}): {stop}.", EarlyStoppingWarning,
+                stacklevel=2,
+            )
+        except KeyboardInterrupt:
+            warnings.warn(
+                f"fit interrupted in round {attempt}; keeping the "
+                f"{len(self.estimators_)} completed stages.",
+                FitInterruptedWarning, stacklevel=2,
+            )
+        del self._level
+
+        self.n_estimators_ = len(self.estimators_)
+        self.estimator_weights_ = np.asarray(weights, dtype=np.float64)
+        self.edges_ = np.asarray(edges, dtype=np.float64)
+        self.student_indices_ = np.asarray(indices, dtype=np.intp)
+        self.train_loss_ = np.asarray(train_loss, dtype=np.float64)
+        self.validation_loss_ = np.asarray(valid_loss, dtype=np.float64)
+        self.stage_costs_ = np.asarray(costs, dtype=np.float64)
+        self.cumulative_costs_ = np.cumsum(self.stage_costs_)
+        self.stage_params_ = np.asarray([module_params(m) for m in self.estimators_],
+                                        dtype=np.int64)
+        self.teacher_cost_ = (float(self.teacher_cost) if self.teacher_cost is not None
+                              else teacher_flops(self.teacher_, X.shape[1]))
+        return self
+
+    def _boost(self, data, students, n_classes, device, rng, valid_loss, train_loss):
+        """One round. Returns ``(module, a, edge, level, (train, valid loss))`` or
+        ``None`` when the stage is rejected; raises ``_Stop`` to end the fit."""
+        residual = data["G"] - data["F"]
+        scale = residual_scale(residual)
+        if scale == 0.0:
+            raise _Stop("the ensemble matches the teacher's logits on the transfer set")
+        D = signed_weights(residual, self.eta, scale)
+        targets = pack_targets(data["G"], data["F"], D)
+        n_features = data["X"].shape[1]
+        for level in range(self._level, len(students)):
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            module = build_student(students[level], n_features, n_classes, seed)
+            net = train_student(
+                module.to(device), data["X"], targets, seed=seed,
+                max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
+                optimizer=self.optimizer, temperature=self.temperature,
+                barrier_strength=self.barrier_strength,
+                barrier_delta=self.barrier_delta, device=device,
+            )
+            if net.interrupted_:
+                raise KeyboardInterrupt
+            module = net.module_.eval()
+            f = forward_in_batches(module, data["X"], self.predict_batch_size)
+            if not torch.isfinite(f).all():
+                e = float("nan")
+            else:
+                e = edge(D, f)
+            if e >= self.gamma:
+                break
+            if self.verbose:
+                print(f"  student {level} ({students[level]!r}): edge {e:.4f} < "
+                      f"gamma={self.gamma}; escalating")
+        else:
+            raise _Stop(
+                f"no student class reached the weak-learning edge gamma={self.gamma} "
+                f"(last edge {e:.4f}); larger students may be needed"
+            )
+        self._level = level
+        a = self.learning_rate * line_search(data["F"], f, data["G"], self.temperature)
+        if a <= 0.0:
+            return None
+        new_train = self._kd(data["F"] + a * f, data["G"])
+        fv = None
+        if data["Xv"].shape[0]:
+            fv = forward_in_batches(module, data["Xv"], self.predict_batch_size)
+            new_valid = self._kd(data["Fv"] + a * fv, data["Gv"])
+            if not new_valid < valid_loss:
+                return None
+        else:
+            new_valid = float("nan")
+            if not new_train < train_loss:
+                return None
+        data["F"] += a * f
+        if fv is not None:
+            data["Fv"] += a * fv
+        return module, a, e, level, (new_train, new_valid)
+
+    # ------------------------------------------------------------ checks
+
+    def _validate_fit_data(self, X, y):
+        if y is None:
+            if not fit_teacher_needs_y(self.teacher):
+                X = validate_data(self, X, dtype=[np.float64, np.float32])
+                return X, None
+            raise ValueError(
+                f"{type(self).__name__} requires y to be passed, but the target y "
+                f"is None: the teacher {type(self.teacher).__name__} is not fitted. "
+                "Pass y, or a fitted teacher (e.g. in sklearn.frozen.FrozenEstimator)."
+            )
+        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
+        check_classification_targets(y)
+        return X, y
+
+    def _check_students(self):
+        students = DEFAULT_STUDENTS if self.students is None else self.students
+        if len(students) == 0:
+            raise ValueError("students is empty; give at least one student factory.")
+        return list(students)
+
+    def _torch_device(self):
+        try:
+            device = torch.device(self.device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"device={self.device!r} is not a torch device: {exc}") from exc
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device={self.device!r} but CUDA is not available here.")
+        return device
+
+    def _check_teacher_logits(self, teacher_logits, n_samples):
+        G = np.asarray(teacher_logits, dtype=np.float32)
+        if G.ndim != 2 or G.shape[0] != n_samples or G.shape[1] < 2:
+            raise ValueError(
+                f"teacher_logits must have shape (n_samples={n_samples}, n_classes>=2); "
+                f"got {G.shape}."
+            )
+        if not np.isfinite(G).all():
+            raise ValueError("teacher_logits contains NaN or infinity.")
+        return G
+
+    def _check_classes(self, n_outputs, y):
+        classes = _teacher.teacher_classes(self.teacher_, n_outputs, y)
+        if len(classes) != n_outputs:
+            raise ValueError(
+                f"The teacher has {len(classes)} classes but gives {n_outputs} "
+                "logit columns."
+            )
+        if n_outputs < 2:
+            raise ValueError("The teacher must know at least 2 classes.")
+        if y is not None:
+            unknown = np.setdiff1d(np.unique(y), classes)
+            if len(unknown):
+                raise ValueError(
+                    f"y contains labels the teacher does not know: {unknown[:10].tolist()}; "
+                    f"the teacher's classes are {classes[:10].tolist()}."
+                )
+        return classes
+
+    def _split(self, n_samples, rng):
+        order = rng.permutation(n_samples)
+        if self.validation_fraction is None:
+            return np.sort(order), np.empty(0, dtype=np.intp)
+        n_valid = int(round(self.validation_fraction * n_samples))
+        if n_valid < 1 or n_valid >= n_samples:
+            return np.sort(order), np.empty(0, dtype=np.intp)
+        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+    def _kd(self, F, G):
+        if F.shape[0] == 0:
+            return float("nan")
+        return float(distillation_loss(F.double(), G.double(), self.temperature))
+
+    def _print_stage(self, stage, student, e, a, losses, cost, seconds):
+        if stage == 1:
+            print(f"{'stage':>5} {'student':<28} {'edge':>7} {'step':>7} "
+                  f"{'train KD':>9} {'valid KD':>9} {'FLOPs/row':>10} {'time':>6}")
+        print(f"{stage:>5} {repr(student)[:28]:<28} {e:>7.4f} {a:>7.3f} "
+              f"{losses[0]:>9.4f} {losses[1]:>9.4f} {cost:>10.0f} {seconds:>5.1f}s")
+
+    # ------------------------------------------------------------ predict
+
+    def _check_n_stages(self, n_stages):
+        check_is_fitted(self)
+        if n_stages is None:
+            return self.n_estimators_
+        if (not isinstance(n_stages, Integral) or isinstance(n_stages, bool)
+                or not 1 <= n_stages <= self.n_estimators_):
+            raise ValueError(
+                f"n_stages must be an integer in [1, {self.n_estimators_}], got {n_stages!r}."
+            )
+        return int(n_stages)
+
+    def _staged_logits(self, X, n_stages=None):
+        """Yield the ensemble's logits after each of the first ``n_stages`` stages.
+
+        Each student is evaluated once; the prefix sum is carried forward.
+        """
+        n_stages = self._check_n_stages(n_stages)
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        device = self._torch_device()
+        X_t = torch.as_tensor(X, dtype=torch.float32, device=device)
+        F = torch.zeros(X.shape[0], len(self.classes_), dtype=torch.float64, device=device)
+        for module, a in zip(self.estimators_[:n_stages],
+                             self.estimator_weights_[:n_stages]):
+            module.to(device)
+            F += a * forward_in_batches(module, X_t, self.predict_batch_size).double()
+            yield F.cpu().numpy()
+
+    def _final_logits(self, X, n_stages):
+        F = None
+        for F in self._staged_logits(X, n_stages):
+            pass
+        if F is None:  # no kept stage: the empty ensemble, F = 0
+            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+            F = np.zeros((X.shape[0], len(self.classes_)))
+        return F
+
+    def _to_decision(self, F):
+        return F[:, 1] - F[:, 0] if F.shape[1] == 2 else F
+
+    def _to_proba(self, F):
+        F = F - F.max(axis=1, keepdims=True)
+        P = np.exp(F)
+        return P / P.sum(axis=1, keepdims=True)
+
+    def decision_function(self, X, n_stages=None):
+        """Ensemble logits ``F(x)`` (for two classes, ``F_1 - F_0``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_stages : int, default=None
+            Use only the first ``n_stages`` stages; ``None`` uses all.
+
+        Returns
+        -------
+        score : ndarray of shape (n_samples, n_classes) or (n_samples,)
+        """
+        return self._to_decision(self._final_logits(X, n_stages))
+
+    def predict_proba(self, X, n_stages=None):
+        """Class probabilities ``softmax(F(x))`` of the first ``n_stages`` stages.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return self._to_proba(self._final_logits(X, n_stages))
+
+    def predict(self, X, n_stages=None):
+        """Predicted class of each row, using the first ``n_stages`` stages.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self.classes_[np.argmax(self._final_logits(X, n_stages), axis=1)]
+
+    def staged_decision_function(self, X):
+        """Yield :meth:`decision_function` after each stage; each student runs once."""
+        for F in self._staged_logits(X):
+            yield self._to_decision(F)
+
+    def staged_predict_proba(self, X):
+        """Yield :meth:`predict_proba` after each stage; each student runs once."""
+        for F in self._staged_logits(X):
+            yield self._to_proba(F)
+
+    def staged_predict(self, X):
+        """Yield :meth:`predict` after each stage; each student runs once."""
+        for F in self._staged_logits(X):
+            yield self.classes_[np.argmax(F, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = fit_teacher_needs_y(self.teacher)
+        return tags
+
+
+def fit_teacher_needs_y(teacher):
+    """Whether fitting ``teacher`` needs labels (it is an unfitted estimator)."""
+    try:
+        return not _teacher.is_fitted(teacher)
+    except TypeError:
+        return False

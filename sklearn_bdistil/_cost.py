@@ -1,0 +1,61 @@
+"""Inference cost per row: FLOPs and parameter counts of students and teachers.
+
+FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` on a
+batch of one row: 2 FLOPs per multiply-add of matrix products and
+convolutions. Element-wise work (activations, pooling, the softmax) is not
+counted; for the small students here it is a few percent of the total.
+"""
+
+import torch
+from torch.utils.flop_counter import FlopCounterMode
+
+__all__ = ["module_flops", "module_params", "teacher_flops"]
+
+
+@torch.no_grad()
+def module_flops(module, n_features_in):
+    """FLOPs of one forward pass of ``module`` on one row of ``n_features_in`` floats."""
+    param = next(module.parameters(), None)
+    device = param.device if param is not None else "cpu"
+    was_training = module.training
+    module.eval()
+    try:
+        counter = FlopCounterMode(display=False)
+        with counter:
+            module(torch.zeros(1, n_features_in, device=device))
+    finally:
+        module.train(was_training)
+    return float(counter.get_total_flops())
+
+
+def module_params(module):
+    """Number of parameters of ``module``."""
+    return int(sum(p.numel() for p in module.parameters()))
+
+
+def _mlp_classifier_flops(mlp):
+    return float(sum(2 * w.shape[0] * w.shape[1] for w in mlp.coefs_))
+
+
+def teacher_flops(teacher, n_features_in):
+    """FLOPs per row of a teacher, or ``None`` where they cannot be computed.
+
+    Counted for torch modules, skorch nets and scikit-learn's
+    ``MLPClassifier`` (also inside a ``FrozenEstimator`` or as the last step of
+    a ``Pipeline``, whose earlier steps are not counted).
+    """
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import Pipeline
+
+    inner = getattr(teacher, "estimator", None)
+    if type(teacher).__name__ == "FrozenEstimator" and inner is not None:
+        return teacher_flops(inner, n_features_in)
+    if isinstance(teacher, Pipeline):
+        return teacher_flops(teacher.steps[-1][1], n_features_in)
+    if isinstance(teacher, MLPClassifier) and hasattr(teacher, "coefs_"):
+        return _mlp_classifier_flops(teacher)
+    module = teacher if isinstance(teacher, torch.nn.Module) else getattr(
+        teacher, "module_", None)
+    if isinstance(module, torch.nn.Module):
+        return module_flops(module, n_features_in)
+    return None

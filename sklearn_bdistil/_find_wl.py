@@ -1,0 +1,142 @@
+"""FIND_WL: build one student and train it through skorch.
+
+The transfer set stays resident on the training device for the whole fit, and
+skorch is handed whole-tensor minibatches (:class:`TensorBatchIterator`)
+instead of its default per-row ``Dataset`` + ``DataLoader`` collation, which
+is several times slower than a plain torch loop for small students. The
+targets of a batch are the rows of ``[G | F_{t-1} | D]``
+(:func:`sklearn_bdistil._loss.pack_targets`), so the loss is an ordinary
+skorch criterion.
+"""
+
+import torch
+from skorch import NeuralNet
+from skorch.callbacks import EpochTimer, PassthroughScoring
+
+from sklearn_bdistil._loss import DistillationCriterion
+
+__all__ = ["TensorBatchIterator", "FindWLNet", "train_student", "forward_in_batches"]
+
+
+class TensorBatchIterator:
+    """Minibatches sliced from tensors that already live on the training device.
+
+    A drop-in for skorch's ``iterator_train``: constructed with the skorch
+    dataset and keyword arguments, iterated once per epoch.
+
+    Parameters
+    ----------
+    dataset : skorch.dataset.Dataset
+        Holds ``X`` and ``y`` as tensors on one device.
+    batch_size : int
+    shuffle : bool, default=False
+    seed : int or None, default=None
+        Seeds the per-epoch permutations (drawn on the CPU, so CPU and GPU
+        runs visit the rows in the same order).
+    """
+
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None):
+        self.X, self.y = dataset.X, dataset.y
+        self.batch_size = len(self.X) if batch_size == -1 else int(batch_size)
+        self.shuffle = shuffle
+        self._generator = torch.Generator()
+        if seed is not None:
+            self._generator.manual_seed(int(seed))
+
+    def __len__(self):
+        return -(-len(self.X) // self.batch_size)
+
+    def __iter__(self):
+        n = len(self.X)
+        if self.shuffle:
+            order = torch.randperm(n, generator=self._generator).to(self.X.device)
+            for start in range(0, n, self.batch_size):
+                idx = order[start:start + self.batch_size]
+                yield self.X[idx], self.y[idx]
+        else:
+            for start in range(0, n, self.batch_size):
+                yield (self.X[start:start + self.batch_size],
+                       self.y[start:start + self.batch_size])
+
+
+class FindWLNet(NeuralNet):
+    """skorch net for one FIND_WL round; remembers whether it was interrupted.
+
+    skorch swallows ``KeyboardInterrupt`` inside ``fit`` so an interactive
+    user keeps a partly trained net. FIND_WL must instead abandon the round
+    (a half-trained student is not a stage), so the interrupt is recorded in
+    ``interrupted_`` and the caller re-raises it.
+    """
+
+    interrupted_ = False
+
+    @property
+    def _default_callbacks(self):
+        # Only what FIND_WL reads: skorch's defaults add a validation scorer
+        # and a printer, neither of which applies to one boosting round.
+        return [("epoch_timer", EpochTimer()),
+                ("train_loss", PassthroughScoring(name="train_loss", on_train=True))]
+
+    def fit_loop(self, X, y=None, **fit_params):
+        try:
+            return super().fit_loop(X, y, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = True
+            raise
+
+
+def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
+                  optimizer, temperature, barrier_strength, barrier_delta,
+                  device):
+    """Train ``module`` on the FIND_WL objective; return the skorch net.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        A freshly built student.
+    X : torch.Tensor of shape (n_rows, n_features), on ``device``
+    targets : torch.Tensor of shape (n_rows, 3 * n_classes), on ``device``
+        ``[G | F_{t-1} | D]``.
+    seed : int
+        Seeds the minibatch order and any randomness in the module (dropout).
+
+    Returns
+    -------
+    net : FindWLNet
+        ``net.module_`` is the trained student; ``net.history`` its losses;
+        ``net.interrupted_`` whether the user stopped it.
+    """
+    net = FindWLNet(
+        module,
+        criterion=DistillationCriterion,
+        criterion__temperature=temperature,
+        criterion__barrier_strength=barrier_strength,
+        criterion__barrier_delta=barrier_delta,
+        optimizer=optimizer,
+        lr=lr,
+        max_epochs=max_epochs,
+        batch_size=batch_size,
+        iterator_train=TensorBatchIterator,
+        iterator_train__shuffle=True,
+        iterator_train__seed=seed,
+        train_split=None,
+        predict_nonlinearity=None,
+        device=device,
+        verbose=0,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        net.fit(X, targets)
+    return net
+
+
+@torch.no_grad()
+def forward_in_batches(module, X, batch_size):
+    """Logits of ``module`` on ``X`` (a tensor on the module's device), in eval mode."""
+    was_training = module.training
+    module.eval()
+    try:
+        return torch.cat([module(X[i:i + batch_size])
+                          for i in range(0, len(X), batch_size)])
+    finally:
+        module.train(was_training)

@@ -1,0 +1,80 @@
+"""The distribution player of the boosting game: K+/K- weights and the edge.
+
+Round ``t`` of B-DISTIL is a two-player zero-sum game. The distribution player
+puts weight on (row, class, sign) triples where the current ensemble ``F`` is
+furthest below (``K+``) or above (``K-``) the teacher's logits ``G``; the
+student is the other player. Everything here is a pure function of tensors so
+it runs on whatever device the data lives on.
+"""
+
+import torch
+
+__all__ = ["residual_scale", "signed_weights", "edge"]
+
+
+def residual_scale(residual):
+    """Spread of the residual, so that ``eta`` is dimensionless.
+
+    Parameters
+    ----------
+    residual : torch.Tensor of shape (n_rows, n_classes)
+        ``G - F``.
+
+    Returns
+    -------
+    scale : float
+        The standard deviation of all entries, or 0.0 when the residual is
+        constant (the ensemble already matches the teacher up to a shift).
+    """
+    scale = float(residual.double().std(unbiased=False))
+    return scale if scale > 1e-12 else 0.0
+
+
+def signed_weights(residual, eta, scale):
+    """Signed weights ``D = K+ - K-`` of the multiplicative-weights player.
+
+    ``K+[i, j] ∝ exp(eta * R[i, j] / s)`` and ``K-[i, j] ∝ exp(-eta * R[i, j] / s)``
+    are normalised *jointly*, so ``K+.sum() + K-.sum() == 1`` and every entry of
+    ``D`` lies in ``[-1, 1]`` with ``|D|.sum() <= 1``. The normaliser is taken
+    in log space (logsumexp), so large residuals or a large ``eta`` never
+    overflow.
+
+    Parameters
+    ----------
+    residual : torch.Tensor of shape (n_rows, n_classes)
+        ``G - F``.
+    eta : float
+        Inverse temperature of the player.
+    scale : float
+        Spread of the residual (see :func:`residual_scale`); ``0`` gives the
+        uniform distribution, whose ``D`` is identically zero.
+
+    Returns
+    -------
+    D : torch.Tensor of shape (n_rows, n_classes), float32
+    """
+    r = residual.double()
+    if scale <= 0.0:
+        return torch.zeros_like(residual, dtype=torch.float32)
+    a = (eta / scale) * r
+    log_z = torch.logsumexp(torch.cat([a.reshape(-1), -a.reshape(-1)]), dim=0)
+    k_plus = torch.exp(a - log_z)
+    k_minus = torch.exp(-a - log_z)
+    return (k_plus - k_minus).to(torch.float32)
+
+
+def edge(weights, student_logits):
+    """Weak-learning edge ``sum_ij D_ij * tanh(f_ij)``, a number in ``[-1, 1]``.
+
+    Parameters
+    ----------
+    weights : torch.Tensor of shape (n_rows, n_classes)
+        Signed weights ``D`` from :func:`signed_weights`.
+    student_logits : torch.Tensor of shape (n_rows, n_classes)
+        The candidate student's raw outputs ``f(x_i)``.
+
+    Returns
+    -------
+    edge : float
+    """
+    return float((weights.double() * torch.tanh(student_logits.double())).sum())

@@ -1,0 +1,161 @@
+"""Teacher adapters: whatever the user fitted -> an ``(n_rows, n_classes)`` logit matrix.
+
+Supported teachers, checked in this order:
+
+- a torch ``nn.Module`` returning logits;
+- a skorch ``NeuralNet`` (logits from the module when its criterion is
+  ``CrossEntropyLoss``, otherwise the log of ``predict_proba``);
+- a scikit-learn classifier (``FrozenEstimator`` and ``Pipeline`` included),
+  through ``predict_proba`` (log of the clipped probabilities, row-centred) or
+  else ``decision_function`` (binary ``d`` becomes ``[-d/2, d/2]``).
+
+An unfitted scikit-learn or skorch teacher is cloned and fitted on ``(X, y)``.
+"""
+
+import numpy as np
+import torch
+from sklearn.base import clone
+from sklearn.exceptions import NotFittedError
+from sklearn.utils.validation import check_is_fitted
+
+__all__ = ["fit_teacher", "is_fitted", "teacher_classes", "teacher_logits", "PROBA_EPS"]
+
+#: Probabilities are clipped to at least this before the log, so a teacher
+#: that is certain does not produce infinite logit gaps.
+PROBA_EPS = 1e-4
+
+
+def _is_skorch(teacher):
+    try:
+        from skorch import NeuralNet
+    except ImportError:  # pragma: no cover - skorch is a dependency
+        return False
+    return isinstance(teacher, NeuralNet)
+
+
+def is_fitted(teacher):
+    """Whether ``teacher`` can predict as it is."""
+    if isinstance(teacher, torch.nn.Module):
+        return True
+    if _is_skorch(teacher):
+        return bool(getattr(teacher, "initialized_", False))
+    if not hasattr(teacher, "fit"):  # a bare predictor: nothing to fit
+        return True
+    try:
+        check_is_fitted(teacher)
+    except NotFittedError:
+        return False
+    return True
+
+
+def fit_teacher(teacher, X, y):
+    """Return a fitted teacher: ``teacher`` itself, or a fitted clone of it.
+
+    Raises
+    ------
+    TypeError
+        If the teacher is neither a torch module nor an estimator with
+        ``fit`` and ``predict_proba`` or ``decision_function``.
+    ValueError
+        If the teacher is unfitted and ``y`` is None.
+    """
+    if isinstance(teacher, torch.nn.Module):
+        return teacher
+    if not (hasattr(teacher, "predict_proba") or hasattr(teacher, "decision_function")):
+        raise TypeError(
+            "The teacher must be a torch.nn.Module returning logits or a "
+            "classifier with predict_proba or decision_function; "
+            f"{type(teacher).__name__} has neither."
+        )
+    if is_fitted(teacher):
+        return teacher
+    if not hasattr(teacher, "fit"):
+        raise TypeError(f"The teacher {teacher!r} is not fitted and has no fit method.")
+    if y is None:
+        raise ValueError(
+            f"The teacher {type(teacher).__name__} is not fitted, so fit needs y "
+            "to fit it; pass y or a fitted teacher (e.g. wrapped in "
+            "sklearn.frozen.FrozenEstimator)."
+        )
+    fitted = clone(teacher)
+    if _is_skorch(fitted):
+        fitted.fit(np.asarray(X, dtype=np.float32), y)
+    else:
+        fitted.fit(X, y)
+    return fitted
+
+
+def teacher_classes(teacher, n_outputs, y=None):
+    """The class labels, in the order of the teacher's logit columns.
+
+    A torch module has no ``classes_``: its labels are ``np.unique(y)`` when
+    ``y`` has exactly ``n_outputs`` distinct values, else ``0..n_outputs-1``.
+    """
+    classes = getattr(teacher, "classes_", None)
+    if classes is not None:
+        return np.asarray(classes)
+    if y is not None:
+        labels = np.unique(y)
+        if len(labels) == n_outputs:
+            return labels
+    return np.arange(n_outputs)
+
+
+def _module_device(module):
+    param = next(module.parameters(), None)
+    return param.device if param is not None else torch.device("cpu")
+
+
+@torch.no_grad()
+def _torch_logits(module, X, batch_size):
+    device = _module_device(module)
+    was_training = module.training
+    module.eval()
+    try:
+        parts = [module(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32,
+                                        device=device)).float().cpu()
+                 for i in range(0, len(X), batch_size)]
+    finally:
+        module.train(was_training)
+    return torch.cat(parts).numpy()
+
+
+def _log_proba(proba):
+    log_p = np.log(np.clip(np.asarray(proba, dtype=np.float64), PROBA_EPS, None))
+    return log_p - log_p.mean(axis=1, keepdims=True)
+
+
+def _estimator_logits(teacher, X):
+    if _is_skorch(teacher):
+        X = np.asarray(X, dtype=np.float32)
+        if isinstance(getattr(teacher, "criterion_", None), torch.nn.CrossEntropyLoss):
+            return teacher.forward(X, training=False).float().cpu().numpy()
+    if hasattr(teacher, "predict_proba"):
+        return _log_proba(teacher.predict_proba(X))
+    d = np.asarray(teacher.decision_function(X), dtype=np.float64)
+    if d.ndim == 1:
+        return np.column_stack([-d / 2.0, d / 2.0])
+    return d
+
+
+def teacher_logits(teacher, X, batch_size=8192):
+    """Teacher logits on ``X``, computed in batches of ``batch_size`` rows.
+
+    Returns
+    -------
+    logits : ndarray of shape (n_rows, n_classes), float32
+    """
+    if isinstance(teacher, torch.nn.Module):
+        out = _torch_logits(teacher, X, batch_size)
+    else:
+        out = np.concatenate([_estimator_logits(teacher, X[i:i + batch_size])
+                              for i in range(0, X.shape[0], batch_size)])
+    out = np.asarray(out, dtype=np.float32)
+    if out.ndim != 2:
+        raise ValueError(
+            f"The teacher returned outputs of shape {out.shape}; expected "
+            "(n_rows, n_classes) logits."
+        )
+    if not np.isfinite(out).all():
+        raise ValueError("The teacher returned non-finite logits (NaN or inf).")
+    return out

@@ -1,0 +1,112 @@
+"""The student protocol and the module every built-in factory returns.
+
+A *student factory* is any callable ``factory(n_features_in, n_classes)``
+returning a fresh, randomly initialised :class:`torch.nn.Module` that maps a
+float32 batch of shape ``(batch, n_features_in)`` to logits of shape
+``(batch, n_classes)``. Factories are called once per round, under a seeded
+torch generator, so the same ``random_state`` gives the same students.
+
+The built-in factories return a :class:`StudentNet`: a *body* producing
+hidden features and a linear *head*, the split that intermediate connections
+between students build on.
+"""
+
+import torch
+from sklearn.base import BaseEstimator
+from torch import nn
+
+__all__ = ["StudentNet", "StudentFactory", "build_student"]
+
+
+class StudentNet(nn.Module):
+    """A body (``x -> features``) followed by a linear head (``features -> logits``).
+
+    Parameters
+    ----------
+    body : torch.nn.Module
+    head : torch.nn.Linear
+    """
+
+    def __init__(self, body, head):
+        super().__init__()
+        self.body = body
+        self.head = head
+
+    def features(self, x):
+        """Last hidden features of ``x``."""
+        return self.body(x)
+
+    def forward(self, x):
+        return self.head(self.body(x))
+
+
+class StudentFactory(BaseEstimator):
+    """Base class of the built-in factories: parameters in, module out.
+
+    Subclasses store their arguments in ``__init__`` (so they print, clone and
+    grid-search like scikit-learn estimators) and implement
+    ``build(n_features_in, n_classes)``.
+    """
+
+    def __call__(self, n_features_in, n_classes):
+        return self.build(n_features_in, n_classes)
+
+    def build(self, n_features_in, n_classes):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _activation(name):
+    activations = {"relu": nn.ReLU, "tanh": nn.Tanh, "gelu": nn.GELU}
+    if name not in activations:
+        raise ValueError(
+            f"activation must be one of {sorted(activations)}, got {name!r}."
+        )
+    return activations[name]()
+
+
+def build_student(factory, n_features_in, n_classes, seed):
+    """Call ``factory`` under a seeded generator and check what it returned.
+
+    Raises
+    ------
+    TypeError
+        If the factory is not callable, is itself a module instance, or does
+        not return an ``nn.Module``.
+    ValueError
+        If the module's output on a probe batch does not have shape
+        ``(batch, n_classes)``.
+    """
+    if isinstance(factory, nn.Module) or not callable(factory):
+        raise TypeError(
+            "Each entry of `students` must be a factory: a callable "
+            "factory(n_features_in, n_classes) returning a new torch.nn.Module "
+            f"(e.g. MLPStudent(hidden_sizes=(16,))); got {factory!r}. Wrap a "
+            "module class as `lambda n_in, n_out: MyNet(n_in, n_out)`."
+        )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        module = factory(n_features_in, n_classes)
+    if not isinstance(module, nn.Module):
+        raise TypeError(
+            f"Student factory {factory!r} returned {type(module).__name__}, "
+            "expected a torch.nn.Module."
+        )
+    was_training = module.training
+    module.eval()
+    with torch.no_grad():
+        probe = torch.zeros(2, n_features_in)
+        try:
+            out = module(probe)
+        except Exception as exc:
+            raise ValueError(
+                f"Student built by {factory!r} failed on a batch of shape "
+                f"(2, {n_features_in}): {exc}"
+            ) from exc
+    module.train(was_training)
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, n_classes):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
+        raise ValueError(
+            f"Student built by {factory!r} must map (batch, {n_features_in}) "
+            f"to logits of shape (batch, {n_classes}); got {shape}."
+        )
+    return module

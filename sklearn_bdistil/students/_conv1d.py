@@ -1,0 +1,73 @@
+"""1-D convolutional students for windows of multichannel sensor data."""
+
+from torch import nn
+
+from sklearn_bdistil.students._base import StudentFactory, StudentNet, _activation
+
+__all__ = ["Conv1dStudent"]
+
+
+class _Unflatten(nn.Module):
+    """``(batch, n_channels * width)`` -> ``(batch, n_channels, width)``."""
+
+    def __init__(self, n_channels):
+        super().__init__()
+        self.n_channels = n_channels
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], self.n_channels, -1)
+
+
+class Conv1dStudent(StudentFactory):
+    """Factory of small 1-D CNN students for flattened sensor windows.
+
+    Rows are windows of ``n_channels`` signals flattened channel-major: the
+    first ``width`` columns are channel 0, the next ``width`` channel 1, and
+    so on (``X.reshape(n, n_channels, width)`` recovers the window).
+
+    Parameters
+    ----------
+    n_channels : int
+        Number of signals per window.
+    n_filters : tuple of int, default=(8,)
+        Output channels of each convolution.
+    kernel_size : int, default=5
+    stride : int, default=2
+    activation : {"relu", "tanh", "gelu"}, default="relu"
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bdistil.students import Conv1dStudent
+    >>> net = Conv1dStudent(n_channels=3)(n_features_in=3 * 20, n_classes=4)
+    >>> net(torch.zeros(2, 60)).shape
+    torch.Size([2, 4])
+    """
+
+    def __init__(self, n_channels, n_filters=(8,), kernel_size=5, stride=2,
+                 activation="relu"):
+        self.n_channels = n_channels
+        self.n_filters = n_filters
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.activation = activation
+
+    def build(self, n_features_in, n_classes):
+        c = int(self.n_channels)
+        if c < 1 or n_features_in % c:
+            raise ValueError(
+                f"Conv1dStudent(n_channels={self.n_channels}) needs n_features_in "
+                f"divisible by n_channels; got n_features_in={n_features_in}."
+            )
+        width = n_features_in // c
+        if width < self.kernel_size:
+            raise ValueError(
+                f"Window width {width} is shorter than kernel_size={self.kernel_size}."
+            )
+        layers = [_Unflatten(c)]
+        for f in self.n_filters:
+            layers += [nn.Conv1d(c, int(f), self.kernel_size, stride=self.stride),
+                       _activation(self.activation)]
+            c = int(f)
+        layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten()]
+        return StudentNet(nn.Sequential(*layers), nn.Linear(c, n_classes))

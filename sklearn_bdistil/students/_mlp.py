@@ -1,0 +1,47 @@
+"""Multi-layer perceptron students for tabular rows."""
+
+from torch import nn
+
+from sklearn_bdistil.students._base import StudentFactory, StudentNet, _activation
+
+__all__ = ["MLPStudent"]
+
+
+class MLPStudent(StudentFactory):
+    """Factory of small fully connected students.
+
+    Parameters
+    ----------
+    hidden_sizes : tuple of int, default=(16,)
+        Widths of the hidden layers; ``()`` gives a linear (softmax
+        regression) student.
+    activation : {"relu", "tanh", "gelu"}, default="relu"
+    dropout : float, default=0.0
+        Dropout after each hidden activation.
+
+    Examples
+    --------
+    >>> from sklearn_bdistil.students import MLPStudent
+    >>> net = MLPStudent(hidden_sizes=(8,))(n_features_in=4, n_classes=3)
+    >>> import torch
+    >>> net(torch.zeros(5, 4)).shape
+    torch.Size([5, 3])
+    """
+
+    def __init__(self, hidden_sizes=(16,), activation="relu", dropout=0.0):
+        self.hidden_sizes = hidden_sizes
+        self.activation = activation
+        self.dropout = dropout
+
+    def build(self, n_features_in, n_classes):
+        sizes = tuple(int(h) for h in self.hidden_sizes)
+        if any(h < 1 for h in sizes):
+            raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}.")
+        layers, width = [], n_features_in
+        for h in sizes:
+            layers += [nn.Linear(width, h), _activation(self.activation)]
+            if self.dropout:
+                layers.append(nn.Dropout(self.dropout))
+            width = h
+        body = nn.Sequential(*layers) if layers else nn.Identity()
+        return StudentNet(body, nn.Linear(width, n_classes))
