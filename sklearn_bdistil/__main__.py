@@ -1,0 +1,25 @@
+"""Command line: ``python -m sklearn_bdistil demo``."""
+
+import argparse
+import sys
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m sklearn_bdistil")
+    sub = parser.add_subparsers(dest="command", required=True)
+    demo = sub.add_parser("demo", help="distil a 1-D CNN on smartwatch sensor data")
+    demo.add_argument("--n-estimators", type=int, default=10)
+    demo.add_argument("--teacher-epochs", type=int, default=30)
+    demo.add_argument("--random-state", type=int, default=0)
+    demo.add_argument("--quiet", action="store_true", help="no per-stage fit log")
+    args = parser.parse_args(argv)
+    if args.command == "demo":
+        from sklearn_bdistil._demo import run_demo
+
+        run_demo(n_estimators=args.n_estimators, teacher_epochs=args.teacher_epochs,
+                 random_state=args.random_state, verbose=0 if args.quiet else 1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
