@@ -1,0 +1,23 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_classification
+from sklearn.linear_model import LogisticRegression
+
+torch.set_num_threads(1)
+
+#: Tiny training settings that keep each fit well under a second.
+FAST = dict(n_estimators=3, max_epochs=3, batch_size=64, random_state=0)
+
+
+@pytest.fixture
+def data():
+    X, y = make_classification(n_samples=240, n_features=8, n_informative=5,
+                               n_classes=3, n_clusters_per_class=1, random_state=0)
+    return X.astype(np.float32), y
+
+
+@pytest.fixture
+def teacher(data):
+    X, y = data
+    return LogisticRegression(max_iter=500).fit(X, y)

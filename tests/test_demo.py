@@ -1,0 +1,23 @@
+import numpy as np
+
+from sklearn_bdistil.__main__ import main
+from sklearn_bdistil._demo import run_demo
+
+
+def test_demo_runs_end_to_end_and_reports_every_stage():
+    lines = []
+    clf, teacher, rows = run_demo(n_estimators=2, teacher_epochs=1, verbose=0,
+                                  out=lines.append)
+    assert len(rows) == clf.n_estimators_ >= 1
+    fractions = [r["fraction"] for r in rows]
+    assert np.all(np.diff(fractions) > 0) and 0 < fractions[-1] < 1
+    for row in rows:
+        assert 0 <= row["accuracy"] <= 1 and 0 <= row["agreement"] <= 1
+    text = "\n".join(lines)
+    assert "% teacher" in text and "agreement" in text and "teacher" in text
+
+
+def test_cli_runs_the_demo(capsys):
+    assert main(["demo", "--n-estimators", "1", "--teacher-epochs", "1", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "FLOPs/row" in out and "accuracy" in out

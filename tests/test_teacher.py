@@ -1,0 +1,134 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import LogisticRegression
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import LinearSVC
+from skorch import NeuralNetClassifier
+from torch import nn
+
+from sklearn_bdistil._cost import teacher_flops
+from sklearn_bdistil._teacher import (
+    PROBA_EPS,
+    fit_teacher,
+    is_fitted,
+    teacher_classes,
+    teacher_logits,
+)
+
+
+def test_predict_proba_teacher_gives_centred_clipped_log_probabilities(data, teacher):
+    X, _ = data
+    G = teacher_logits(teacher, X, batch_size=50)
+    expected = np.log(np.clip(teacher.predict_proba(X), PROBA_EPS, None))
+    expected -= expected.mean(axis=1, keepdims=True)
+    np.testing.assert_allclose(G, expected, rtol=1e-5, atol=1e-5)
+    assert G.dtype == np.float32
+
+
+def test_binary_decision_function_teacher(data):
+    X, y = data
+    svc = LinearSVC().fit(X, y == 1)
+    G = teacher_logits(svc, X)
+    d = svc.decision_function(X)
+    np.testing.assert_allclose(G, np.column_stack([-d / 2, d / 2]), rtol=1e-5, atol=1e-5)
+    np.testing.assert_array_equal(teacher_classes(svc, 2), [False, True])
+
+
+def test_multiclass_decision_function_teacher(data):
+    X, y = data
+    svc = LinearSVC().fit(X, y)
+    np.testing.assert_allclose(teacher_logits(svc, X), svc.decision_function(X),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_torch_module_teacher_in_batches(data):
+    X, y = data
+    torch.manual_seed(0)
+    module = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3)).train()
+    G = teacher_logits(module, X, batch_size=7)
+    with torch.no_grad():
+        expected = module.eval()(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(G, expected, rtol=1e-5, atol=1e-6)
+    assert module.eval().training is False
+    np.testing.assert_array_equal(teacher_classes(module, 3, y), [0, 1, 2])
+    np.testing.assert_array_equal(teacher_classes(module, 3, np.array(["a", "b", "c"])),
+                                  ["a", "b", "c"])
+    assert teacher_flops(module, 8) == 2 * (8 * 16 + 16 * 3)
+
+
+def test_skorch_teacher_with_cross_entropy_gives_module_logits(data):
+    X, y = data
+    net = NeuralNetClassifier(nn.Linear, module__in_features=8, module__out_features=3,
+                              criterion=nn.CrossEntropyLoss, max_epochs=2,
+                              train_split=None, verbose=0).fit(X, y)
+    G = teacher_logits(net, X)
+    with torch.no_grad():
+        expected = net.module_(torch.as_tensor(X)).numpy()
+    np.testing.assert_allclose(G, expected, rtol=1e-5, atol=1e-6)
+    assert teacher_flops(net, 8) == 2 * 8 * 3
+
+
+class _SoftmaxNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.linear = nn.Linear(8, 3)
+
+    def forward(self, x):
+        return torch.softmax(self.linear(x), dim=1)
+
+
+def test_skorch_teacher_with_probability_outputs_uses_predict_proba(data):
+    X, y = data
+    net = NeuralNetClassifier(_SoftmaxNet, max_epochs=2, train_split=None,
+                              verbose=0).fit(X, y)
+    G = teacher_logits(net, X)
+    log_p = np.log(np.clip(net.predict_proba(X), PROBA_EPS, None))
+    np.testing.assert_allclose(G, log_p - log_p.mean(1, keepdims=True), atol=1e-5)
+
+
+def test_unfitted_teacher_is_cloned_and_fitted(data):
+    X, y = data
+    unfitted = LogisticRegression()
+    fitted = fit_teacher(unfitted, X, y)
+    assert fitted is not unfitted and is_fitted(fitted) and not is_fitted(unfitted)
+    with pytest.raises(ValueError, match="requires y|needs y"):
+        fit_teacher(LogisticRegression(), X, None)
+
+
+def test_fitted_and_frozen_teachers_are_used_as_they_are(data, teacher):
+    X, y = data
+    assert fit_teacher(teacher, X, y) is teacher
+    frozen = FrozenEstimator(teacher)
+    assert fit_teacher(frozen, X, None) is frozen
+    np.testing.assert_allclose(teacher_logits(frozen, X), teacher_logits(teacher, X))
+    np.testing.assert_array_equal(teacher_classes(frozen, 3), teacher.classes_)
+
+
+class _NoScores(BaseEstimator):
+    def fit(self, X, y):
+        return self
+
+    def predict(self, X):
+        return np.zeros(len(X))
+
+
+def test_teacher_without_scores_is_a_type_error(data):
+    X, y = data
+    with pytest.raises(TypeError, match="predict_proba or decision_function"):
+        fit_teacher(_NoScores(), X, y)
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_teacher_flops_of_mlp_classifier_also_wrapped(data):
+    X, y = data
+    mlp = MLPClassifier((10,), max_iter=20).fit(X, y)
+    expected = 2 * (8 * 10 + 10 * 3)
+    assert teacher_flops(mlp, 8) == expected
+    assert teacher_flops(FrozenEstimator(mlp), 8) == expected
+    assert teacher_flops(make_pipeline(StandardScaler(), mlp).fit(X, y), 8) == expected
+    assert teacher_flops(LogisticRegression().fit(X, y), 8) is None

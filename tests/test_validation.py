@@ -1,0 +1,151 @@
+"""Bad input gets a clear error naming the problem."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import LogisticRegression
+
+from conftest import FAST
+from sklearn_bdistil import BDistilClassifier, MLPStudent
+
+
+@pytest.fixture
+def fitted(data, teacher):
+    X, _ = data
+    return BDistilClassifier(teacher, [MLPStudent((4,))], **FAST).fit(X)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_input_is_rejected(data, teacher, fitted, bad):
+    X, _ = data
+    X = X.copy()
+    X[3, 2] = bad
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        BDistilClassifier(teacher, [MLPStudent((4,))], **FAST).fit(X)
+    with pytest.raises(ValueError, match="NaN|infinity"):
+        fitted.predict(X)
+
+
+def test_wrong_number_of_features_at_predict(data, fitted):
+    X, _ = data
+    with pytest.raises(ValueError, match="features"):
+        fitted.predict(X[:, :5])
+
+
+def test_predict_before_fit(data, teacher):
+    X, _ = data
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))])
+    for method in (clf.predict, clf.predict_proba, clf.decision_function):
+        with pytest.raises(NotFittedError):
+            method(X)
+    with pytest.raises(NotFittedError):
+        next(clf.staged_predict(X))
+
+
+def test_empty_student_list(data, teacher):
+    X, _ = data
+    with pytest.raises(ValueError, match="students is empty"):
+        BDistilClassifier(teacher, [], **FAST).fit(X)
+
+
+def test_student_that_is_not_a_factory(data, teacher):
+    X, _ = data
+    with pytest.raises(TypeError, match="must be a factory"):
+        BDistilClassifier(teacher, [torch.nn.Linear(8, 3)], **FAST).fit(X)
+
+
+class _PredictOnly(ClassifierMixin, BaseEstimator):
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        return self
+
+    def predict(self, X):
+        return np.zeros(len(X), dtype=int)
+
+
+def test_teacher_without_scores(data):
+    X, y = data
+    with pytest.raises(TypeError, match="neither"):
+        BDistilClassifier(_PredictOnly().fit(X, y), **FAST).fit(X)
+
+
+def test_labels_the_teacher_does_not_know(data, teacher):
+    X, y = data
+    y = y.copy()
+    y[:5] = 7
+    with pytest.raises(ValueError, match=r"labels the teacher does not know: \[7\]"):
+        BDistilClassifier(teacher, [MLPStudent((4,))], **FAST).fit(X, y)
+
+
+@pytest.mark.parametrize("n", [0, -1])
+def test_n_estimators_below_one(data, teacher, n):
+    X, _ = data
+    with pytest.raises(ValueError, match="n_estimators"):
+        BDistilClassifier(teacher, n_estimators=n).fit(X)
+
+
+@pytest.mark.parametrize("param, value", [("eta", -1.0), ("gamma", 2.0),
+                                          ("temperature", 0.0), ("learning_rate", 0),
+                                          ("barrier_delta", 1.0), ("lr", -1e-3),
+                                          ("validation_fraction", 1.0), ("students", "mlp")])
+def test_out_of_range_parameters(data, teacher, param, value):
+    X, _ = data
+    with pytest.raises((ValueError, TypeError), match=param):
+        BDistilClassifier(teacher, **{param: value}).fit(X)
+
+
+def test_y_needed_for_an_unfitted_teacher(data):
+    X, _ = data
+    with pytest.raises(ValueError, match="requires y"):
+        BDistilClassifier(LogisticRegression(), **FAST).fit(X)
+
+
+def test_y_and_X_lengths_differ(data):
+    X, y = data
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        BDistilClassifier(LogisticRegression(), **FAST).fit(X, y[:-1])
+
+
+def test_regression_targets_are_rejected(data):
+    X, y = data
+    with pytest.raises(ValueError, match="Unknown label type"):
+        BDistilClassifier(LogisticRegression(), **FAST).fit(X, y + 0.5)
+
+
+def test_teacher_logits_of_the_wrong_shape(data, teacher):
+    X, _ = data
+    with pytest.raises(ValueError, match="teacher_logits must have shape"):
+        BDistilClassifier(teacher, **FAST).fit(X, teacher_logits=np.zeros((len(X) - 1, 3)))
+    with pytest.raises(ValueError, match="NaN"):
+        BDistilClassifier(teacher, **FAST).fit(X, teacher_logits=np.full((len(X), 3), np.nan))
+    with pytest.raises(ValueError, match="3 classes but gives 4"):
+        BDistilClassifier(teacher, **FAST).fit(X, teacher_logits=np.zeros((len(X), 4)))
+
+
+def test_sparse_input_is_rejected_clearly(data, teacher):
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    X, _ = data
+    with pytest.raises(TypeError, match="[Ss]parse"):
+        BDistilClassifier(teacher, **FAST).fit(scipy_sparse.csr_matrix(X))
+
+
+@pytest.mark.parametrize("n_stages", [0, 4, 1.5, True])
+def test_n_stages_out_of_range(data, fitted, n_stages):
+    X, _ = data
+    with pytest.raises(ValueError, match="n_stages"):
+        fitted.predict(X, n_stages=n_stages)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_device_without_cuda(data, teacher):
+    X, _ = data
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        BDistilClassifier(teacher, device="cuda", **FAST).fit(X)
+
+
+def test_unknown_device(data, teacher):
+    X, _ = data
+    with pytest.raises(ValueError, match="not a torch device"):
+        BDistilClassifier(teacher, device="gpu0", **FAST).fit(X)
