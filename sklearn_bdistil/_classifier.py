@@ -12,12 +12,12 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from sklearn_bdistil import _teacher
 from sklearn_bdistil._cost import module_flops, module_params, teacher_flops
 from sklearn_bdistil._find_wl import forward_in_batches, train_student
 from sklearn_bdistil._game import edge, residual_scale, signed_weights
 from sklearn_bdistil._loss import distillation_loss, pack_targets
 from sklearn_bdistil._step import line_search
-from sklearn_bdistil import _teacher
 from sklearn_bdistil.exceptions import EarlyStoppingWarning, FitInterruptedWarning
 from sklearn_bdistil.students import MLPStudent
 from sklearn_bdistil.students._base import build_student
@@ -464,31 +464,34 @@ class BDistilClassifier(ClassifierMixin, BaseEstimator):
             )
         return int(n_stages)
 
-    def _staged_logits(self, X, n_stages=None):
-        """Yield the ensemble's logits after each of the first ``n_stages`` stages.
+    def _prefix_logits(self, X, n_stages=None):
+        """Yield the logits of the empty ensemble, then after each stage.
 
-        Each student is evaluated once; the prefix sum is carried forward.
+        One tensor, updated in place: each student runs once and the prefix
+        sum is carried forward.
         """
         n_stages = self._check_n_stages(n_stages)
         X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
         device = self._torch_device()
         X_t = torch.as_tensor(X, dtype=torch.float32, device=device)
         F = torch.zeros(X.shape[0], len(self.classes_), dtype=torch.float64, device=device)
+        yield F
         for module, a in zip(self.estimators_[:n_stages],
-                             self.estimator_weights_[:n_stages]):
+                             self.estimator_weights_[:n_stages], strict=True):
             module.to(device)
             F += a * forward_in_batches(module, X_t, self.predict_batch_size).double()
+            yield F
+
+    def _staged_logits(self, X):
+        stages = self._prefix_logits(X)
+        next(stages)  # the empty ensemble is not a stage
+        for F in stages:
             # a copy: F keeps accumulating after the caller got this stage
             yield F.to("cpu", copy=True).numpy()
 
     def _final_logits(self, X, n_stages):
-        F = None
-        for F in self._staged_logits(X, n_stages):
-            pass
-        if F is None:  # no kept stage: the empty ensemble, F = 0
-            X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-            F = np.zeros((X.shape[0], len(self.classes_)))
-        return F
+        *_, F = self._prefix_logits(X, n_stages)
+        return F.cpu().numpy()
 
     def _to_decision(self, F):
         return F[:, 1] - F[:, 0] if F.shape[1] == 2 else F
