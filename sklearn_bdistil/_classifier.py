@@ -10,19 +10,23 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import validate_data
 
 from sklearn_bdistil import _teacher
-from sklearn_bdistil._cost import module_flops, module_params, teacher_flops
+from sklearn_bdistil._cost import module_flops, module_latency, module_params, teacher_flops
 from sklearn_bdistil._find_wl import forward_in_batches, train_student
 from sklearn_bdistil._game import edge, residual_scale, signed_weights
 from sklearn_bdistil._loss import distillation_loss, pack_targets
+from sklearn_bdistil._predict import StagedPredictorMixin, resolve_device
 from sklearn_bdistil._step import line_search
 from sklearn_bdistil.exceptions import EarlyStoppingWarning, FitInterruptedWarning
 from sklearn_bdistil.students import MLPStudent
 from sklearn_bdistil.students._base import build_student
 
 __all__ = ["BDistilClassifier"]
+
+#: Batch sizes at which ``stage_latency_`` is measured: one row, and a large batch.
+LATENCY_BATCH_SIZES = (1, 1024)
 
 DEFAULT_STUDENTS = (MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,)))
 
@@ -31,7 +35,7 @@ class _Stop(Exception):
     """Raised inside a round to end the fit early, with the reason as message."""
 
 
-class BDistilClassifier(ClassifierMixin, BaseEstimator):
+class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
     """Progressive ensemble distillation (B-DISTIL) of a fitted classifier.
 
     Decomposes a teacher into an ordered ensemble of small torch students
@@ -122,11 +126,15 @@ class BDistilClassifier(ClassifierMixin, BaseEstimator):
     validation_loss_ : ndarray of shape (n_estimators_ + 1,)
         Held-out distillation loss likewise (NaN without a held-out set).
     stage_costs_ : ndarray of shape (n_estimators_,)
-        FLOPs per row of each stage.
+        FLOPs per row of each stage (2 per multiply-add of its matrix products
+        and convolutions; element-wise work not counted).
     cumulative_costs_ : ndarray of shape (n_estimators_,)
         FLOPs per row of each prefix.
     stage_params_ : ndarray of shape (n_estimators_,)
         Parameter count of each stage.
+    stage_latency_ : ndarray of shape (n_estimators_, 2)
+        Measured seconds per row of each stage on the CPU of the fitting
+        machine, at batch size 1 (column 0) and 1024 (column 1).
     teacher_cost_ : float or None
         FLOPs per row of the teacher.
 
@@ -234,7 +242,7 @@ class BDistilClassifier(ClassifierMixin, BaseEstimator):
         """
         X, y = self._validate_fit_data(X, y)
         students = self._check_students()
-        device = self._torch_device()
+        device = resolve_device(self.device, fallback=False)
         if teacher_logits is None:
             self.teacher_ = _teacher.fit_teacher(self.teacher, X, y)
             G = _teacher.teacher_logits(self.teacher_, X, self.predict_batch_size)
@@ -304,13 +312,20 @@ class BDistilClassifier(ClassifierMixin, BaseEstimator):
         self.student_indices_ = np.asarray(indices, dtype=np.intp)
         self.train_loss_ = np.asarray(train_loss, dtype=np.float64)
         self.validation_loss_ = np.asarray(valid_loss, dtype=np.float64)
-        self.stage_costs_ = np.asarray(costs, dtype=np.float64)
+        self._record_costs(costs, X.shape[1])
+        return self
+
+    def _record_costs(self, flops, n_features):
+        """Per-stage FLOPs, parameters and measured CPU latency; the teacher's FLOPs."""
+        self.stage_costs_ = np.asarray(flops, dtype=np.float64)
         self.cumulative_costs_ = np.cumsum(self.stage_costs_)
         self.stage_params_ = np.asarray([module_params(m) for m in self.estimators_],
                                         dtype=np.int64)
+        self.stage_latency_ = np.asarray(
+            [[module_latency(m, n_features, b) for b in LATENCY_BATCH_SIZES]
+             for m in self.estimators_], dtype=np.float64).reshape(-1, 2)
         self.teacher_cost_ = (float(self.teacher_cost) if self.teacher_cost is not None
-                              else teacher_flops(self.teacher_, X.shape[1]))
-        return self
+                              else teacher_flops(self.teacher_, n_features))
 
     def _boost(self, data, students, n_classes, device, rng, valid_loss, train_loss):
         """One round. Returns ``(module, a, edge, level, (train, valid loss))`` or
@@ -392,15 +407,6 @@ class BDistilClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError("students is empty; give at least one student factory.")
         return list(students)
 
-    def _torch_device(self):
-        try:
-            device = torch.device(self.device)
-        except (RuntimeError, TypeError) as exc:
-            raise ValueError(f"device={self.device!r} is not a torch device: {exc}") from exc
-        if device.type == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"device={self.device!r} but CUDA is not available here.")
-        return device
-
     def _check_teacher_logits(self, teacher_logits, n_samples):
         G = np.asarray(teacher_logits, dtype=np.float32)
         if G.ndim != 2 or G.shape[0] != n_samples or G.shape[1] < 2:
@@ -450,105 +456,6 @@ class BDistilClassifier(ClassifierMixin, BaseEstimator):
                   f"{'train KD':>9} {'valid KD':>9} {'FLOPs/row':>10} {'time':>6}")
         print(f"{stage:>5} {repr(student)[:28]:<28} {e:>7.4f} {a:>7.3f} "
               f"{losses[0]:>9.4f} {losses[1]:>9.4f} {cost:>10.0f} {seconds:>5.1f}s")
-
-    # ------------------------------------------------------------ predict
-
-    def _check_n_stages(self, n_stages):
-        check_is_fitted(self)
-        if n_stages is None:
-            return self.n_estimators_
-        if (not isinstance(n_stages, Integral) or isinstance(n_stages, bool)
-                or not 1 <= n_stages <= self.n_estimators_):
-            raise ValueError(
-                f"n_stages must be an integer in [1, {self.n_estimators_}], got {n_stages!r}."
-            )
-        return int(n_stages)
-
-    def _prefix_logits(self, X, n_stages=None):
-        """Yield the logits of the empty ensemble, then after each stage.
-
-        One tensor, updated in place: each student runs once and the prefix
-        sum is carried forward.
-        """
-        n_stages = self._check_n_stages(n_stages)
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
-        device = self._torch_device()
-        X_t = torch.as_tensor(X, dtype=torch.float32, device=device)
-        F = torch.zeros(X.shape[0], len(self.classes_), dtype=torch.float64, device=device)
-        yield F
-        for module, a in zip(self.estimators_[:n_stages],
-                             self.estimator_weights_[:n_stages], strict=True):
-            module.to(device)
-            F += a * forward_in_batches(module, X_t, self.predict_batch_size).double()
-            yield F
-
-    def _staged_logits(self, X):
-        stages = self._prefix_logits(X)
-        next(stages)  # the empty ensemble is not a stage
-        for F in stages:
-            # a copy: F keeps accumulating after the caller got this stage
-            yield F.to("cpu", copy=True).numpy()
-
-    def _final_logits(self, X, n_stages):
-        *_, F = self._prefix_logits(X, n_stages)
-        return F.cpu().numpy()
-
-    def _to_decision(self, F):
-        return F[:, 1] - F[:, 0] if F.shape[1] == 2 else F
-
-    def _to_proba(self, F):
-        F = F - F.max(axis=1, keepdims=True)
-        P = np.exp(F)
-        return P / P.sum(axis=1, keepdims=True)
-
-    def decision_function(self, X, n_stages=None):
-        """Ensemble logits ``F(x)`` (for two classes, ``F_1 - F_0``).
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-        n_stages : int, default=None
-            Use only the first ``n_stages`` stages; ``None`` uses all.
-
-        Returns
-        -------
-        score : ndarray of shape (n_samples, n_classes) or (n_samples,)
-        """
-        return self._to_decision(self._final_logits(X, n_stages))
-
-    def predict_proba(self, X, n_stages=None):
-        """Class probabilities ``softmax(F(x))`` of the first ``n_stages`` stages.
-
-        Returns
-        -------
-        proba : ndarray of shape (n_samples, n_classes)
-        """
-        return self._to_proba(self._final_logits(X, n_stages))
-
-    def predict(self, X, n_stages=None):
-        """Predicted class of each row, using the first ``n_stages`` stages.
-
-        Returns
-        -------
-        y : ndarray of shape (n_samples,)
-        """
-        F = self._final_logits(X, n_stages)
-        return self.classes_[np.argmax(F, axis=1)]
-
-    def staged_decision_function(self, X):
-        """Yield :meth:`decision_function` after each stage; each student runs once."""
-        for F in self._staged_logits(X):
-            yield self._to_decision(F)
-
-    def staged_predict_proba(self, X):
-        """Yield :meth:`predict_proba` after each stage; each student runs once."""
-        for F in self._staged_logits(X):
-            yield self._to_proba(F)
-
-    def staged_predict(self, X):
-        """Yield :meth:`predict` after each stage; each student runs once."""
-        for F in self._staged_logits(X):
-            yield self.classes_[np.argmax(F, axis=1)]
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,12 +4,16 @@ FLOPs are counted by :class:`torch.utils.flop_counter.FlopCounterMode` on a
 batch of one row: 2 FLOPs per multiply-add of matrix products and
 convolutions. Element-wise work (activations, pooling, the softmax) is not
 counted; for the small students here it is a few percent of the total.
+Latency is measured, not counted: see :func:`module_latency`.
 """
+
+import statistics
+import time
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["module_flops", "module_params", "teacher_flops"]
+__all__ = ["module_flops", "module_latency", "module_params", "teacher_flops"]
 
 
 @torch.no_grad()
@@ -51,7 +55,8 @@ def teacher_flops(teacher, n_features_in):
     if type(teacher).__name__ == "FrozenEstimator" and inner is not None:
         return teacher_flops(inner, n_features_in)
     if isinstance(teacher, Pipeline):
-        return teacher_flops(teacher.steps[-1][1], n_features_in)
+        last = teacher.steps[-1][1]
+        return teacher_flops(last, getattr(last, "n_features_in_", n_features_in))
     if isinstance(teacher, MLPClassifier) and hasattr(teacher, "coefs_"):
         return _mlp_classifier_flops(teacher)
     module = teacher if isinstance(teacher, torch.nn.Module) else getattr(
@@ -59,3 +64,29 @@ def teacher_flops(teacher, n_features_in):
     if isinstance(module, torch.nn.Module):
         return module_flops(module, n_features_in)
     return None
+
+
+@torch.no_grad()
+def module_latency(module, n_features_in, batch_size, repeats=None, device="cpu"):
+    """Measured seconds per row of ``module`` on batches of ``batch_size`` rows.
+
+    The median over ``repeats`` timed calls after three warm-up calls; wall-clock
+    time on ``device`` (synchronised on CUDA). A measurement, so it varies
+    with the machine and its load, unlike FLOPs.
+    """
+    if repeats is None:
+        repeats = 25 if batch_size == 1 else 5
+    x = torch.zeros(batch_size, n_features_in, device=device)
+    was_training = module.training
+    module.eval()
+    times = []
+    try:
+        for _ in range(repeats + 3):
+            start = time.perf_counter()
+            module(x)
+            if x.device.type == "cuda":
+                torch.cuda.synchronize()
+            times.append(time.perf_counter() - start)
+    finally:
+        module.train(was_training)
+    return statistics.median(times[3:]) / batch_size

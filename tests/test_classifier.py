@@ -3,10 +3,10 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
+from conftest import FAST
 from sklearn_bdistil import (
     BDistilClassifier,
     EarlyStoppingWarning,

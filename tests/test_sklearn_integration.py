@@ -6,13 +6,13 @@ import joblib
 import numpy as np
 import pytest
 import sklearn
-from conftest import FAST
 from sklearn.base import clone
 from sklearn.frozen import FrozenEstimator
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+from conftest import FAST
 from sklearn_bdistil import BDistilClassifier, Conv1dStudent, MLPStudent
 from sklearn_bdistil._teacher import teacher_logits
 

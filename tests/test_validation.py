@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 import torch
-from conftest import FAST
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
+from conftest import FAST
 from sklearn_bdistil import BDistilClassifier, MLPStudent
 
 

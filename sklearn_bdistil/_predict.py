@@ -1,0 +1,270 @@
+"""Staged, budgeted and early-exit prediction of a fitted stage-wise ensemble.
+
+:class:`StagedPredictorMixin` needs ``estimators_`` (modules on the CPU),
+``estimator_weights_``, ``classes_``, ``cumulative_costs_``,
+``predict_batch_size`` and ``device``. Every method evaluates each student at
+most once per row, carrying the prefix sum forward.
+"""
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from sklearn_bdistil._find_wl import forward_in_batches
+
+__all__ = ["StagedPredictorMixin", "early_exit_curve", "resolve_device"]
+
+_DTYPES = [np.float64, np.float32]
+
+
+def resolve_device(device, *, fallback):
+    """``torch.device(device)``, checked; with ``fallback`` a missing CUDA means CPU.
+
+    A model fitted on a GPU must still predict on a CPU-only machine, so
+    prediction falls back (with a warning) where fitting raises.
+    """
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device={device!r} is not a torch device: {exc}") from exc
+    if device.type == "cuda" and not torch.cuda.is_available():
+        if not fallback:
+            raise ValueError(f"device={str(device)!r} but CUDA is not available here.")
+        warnings.warn(f"device={str(device)!r} is not available here; predicting on the CPU.",
+                      UserWarning, stacklevel=4)
+        device = torch.device("cpu")
+    return device
+
+
+def _softmax(F):
+    F = F - F.max(axis=1, keepdims=True)
+    P = np.exp(F)
+    return P / P.sum(axis=1, keepdims=True)
+
+
+def _confidence(F, kind):
+    """Per-row confidence of logits ``F`` (numpy): max probability or top-2 margin."""
+    if kind == "proba":
+        return _softmax(F).max(axis=1)
+    top2 = np.partition(F, -2, axis=1)[:, -2:]
+    return top2[:, 1] - top2[:, 0]
+
+
+class StagedPredictorMixin:
+    """Prediction methods of a ``F_k = a_1 f_1 + ... + a_k f_k`` ensemble."""
+
+    # -------------------------------------------------------------- prefixes
+
+    def _n_stages_for(self, n_stages, max_cost):
+        """Number of stages to use, from ``n_stages`` or a cost budget."""
+        check_is_fitted(self)
+        if n_stages is not None and max_cost is not None:
+            raise ValueError("Give n_stages or max_cost, not both.")
+        if max_cost is not None:
+            if not isinstance(max_cost, Real) or not max_cost >= 0:
+                raise ValueError(f"max_cost must be a non-negative number, got {max_cost!r}.")
+            n = int(np.searchsorted(self.cumulative_costs_, max_cost, side="right"))
+            if n == 0 and self.n_estimators_ > 0:
+                raise ValueError(
+                    f"max_cost={max_cost} is below the cost of the first stage "
+                    f"({self.cumulative_costs_[0]:.0f} FLOPs per row)."
+                )
+            return n
+        if n_stages is None:
+            return self.n_estimators_
+        if (not isinstance(n_stages, Integral) or isinstance(n_stages, bool)
+                or not 1 <= n_stages <= self.n_estimators_):
+            raise ValueError(
+                f"n_stages must be an integer in [1, {self.n_estimators_}], got {n_stages!r}."
+            )
+        return int(n_stages)
+
+    def _prediction_setup(self, X):
+        X = validate_data(self, X, reset=False, dtype=_DTYPES)
+        device = resolve_device(self.device, fallback=True)
+        modules = self.estimators_
+        if device.type != "cpu":  # the fitted modules stay on the CPU, picklable anywhere
+            modules = [copy.deepcopy(m).to(device) for m in modules]
+        return torch.as_tensor(X, dtype=torch.float32, device=device), modules
+
+    def _prefix_logits(self, X, n_stages=None, max_cost=None):
+        """Yield the logits of the empty ensemble, then after each stage.
+
+        One tensor, updated in place: each student runs once and the prefix
+        sum is carried forward.
+        """
+        n = self._n_stages_for(n_stages, max_cost)
+        X_t, modules = self._prediction_setup(X)
+        F = torch.zeros(X_t.shape[0], len(self.classes_), dtype=torch.float64,
+                        device=X_t.device)
+        yield F
+        for module, a in zip(modules[:n], self.estimator_weights_[:n], strict=True):
+            F += a * forward_in_batches(module, X_t, self.predict_batch_size).double()
+            yield F
+
+    def _staged_logits(self, X):
+        stages = self._prefix_logits(X)
+        next(stages)  # the empty ensemble is not a stage
+        for F in stages:
+            # a copy: F keeps accumulating after the caller got this stage
+            yield F.to("cpu", copy=True).numpy()
+
+    def _final_logits(self, X, n_stages, max_cost):
+        *_, F = self._prefix_logits(X, n_stages, max_cost)
+        return F.cpu().numpy()
+
+    def _to_decision(self, F):
+        return F[:, 1] - F[:, 0] if F.shape[1] == 2 else F
+
+    # ------------------------------------------------------------ public API
+
+    def decision_function(self, X, n_stages=None, max_cost=None):
+        """Ensemble logits ``F(x)`` (for two classes, ``F_1 - F_0``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_stages : int, default=None
+            Use only the first ``n_stages`` stages; ``None`` uses all.
+        max_cost : float, default=None
+            Use the longest prefix whose cumulative cost
+            (``cumulative_costs_``, FLOPs per row) is at most ``max_cost``.
+
+        Returns
+        -------
+        score : ndarray of shape (n_samples, n_classes) or (n_samples,)
+        """
+        return self._to_decision(self._final_logits(X, n_stages, max_cost))
+
+    def predict_proba(self, X, n_stages=None, max_cost=None):
+        """Class probabilities ``softmax(F(x))``; prefix as in :meth:`decision_function`.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+        """
+        return _softmax(self._final_logits(X, n_stages, max_cost))
+
+    def predict(self, X, n_stages=None, max_cost=None):
+        """Predicted class of each row; prefix as in :meth:`decision_function`.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        F = self._final_logits(X, n_stages, max_cost)
+        return self.classes_[np.argmax(F, axis=1)]
+
+    def staged_decision_function(self, X):
+        """Yield :meth:`decision_function` after each stage; each student runs once."""
+        for F in self._staged_logits(X):
+            yield self._to_decision(F)
+
+    def staged_predict_proba(self, X):
+        """Yield :meth:`predict_proba` after each stage; each student runs once."""
+        for F in self._staged_logits(X):
+            yield _softmax(F)
+
+    def staged_predict(self, X):
+        """Yield :meth:`predict` after each stage; each student runs once."""
+        for F in self._staged_logits(X):
+            yield self.classes_[np.argmax(F, axis=1)]
+
+    def predict_early_exit(self, X, threshold=0.9, confidence="proba"):
+        """Predict each row with the first prefix that is confident enough.
+
+        Rows are evaluated stage by stage; a row stops at the first stage
+        whose confidence reaches ``threshold`` (or at the last stage), and
+        later students are never run on it, so the average cost per row falls
+        with the threshold.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        threshold : float, default=0.9
+            Confidence at which a row exits.
+        confidence : {"proba", "margin"}, default="proba"
+            ``"proba"``: the largest class probability; ``"margin"``: the gap
+            between the two largest logits.
+
+        Returns
+        -------
+        y_pred : ndarray of shape (n_samples,)
+        n_stages_used : ndarray of shape (n_samples,)
+            Number of stages evaluated for each row; its cost per row is
+            ``cumulative_costs_[n_stages_used - 1]``.
+        """
+        if confidence not in ("proba", "margin"):
+            raise ValueError(f"confidence must be 'proba' or 'margin', got {confidence!r}.")
+        n = self._n_stages_for(None, None)
+        if n == 0:
+            raise ValueError("The ensemble has no stage to exit from.")
+        X_t, modules = self._prediction_setup(X)
+        F = np.zeros((X_t.shape[0], len(self.classes_)))
+        used = np.zeros(X_t.shape[0], dtype=np.intp)
+        active = np.arange(X_t.shape[0])
+        for k, (module, a) in enumerate(zip(modules, self.estimator_weights_, strict=True)):
+            if not len(active):
+                break
+            rows = torch.as_tensor(active, device=X_t.device)
+            f = forward_in_batches(module, X_t[rows], self.predict_batch_size)
+            F[active] += a * f.double().cpu().numpy()
+            used[active] = k + 1
+            active = active[_confidence(F[active], confidence) < threshold]
+        return self.classes_[np.argmax(F, axis=1)], used
+
+
+def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
+    """Average cost and accuracy of early-exit prediction over thresholds.
+
+    Equivalent to calling :meth:`StagedPredictorMixin.predict_early_exit` once
+    per threshold, but each student runs once in all.
+
+    Parameters
+    ----------
+    estimator : fitted BDistilClassifier
+    X : array-like of shape (n_samples, n_features)
+    y : array-like of shape (n_samples,)
+        True labels (or the teacher's predictions, for agreement).
+    thresholds : array-like, default=None
+        Confidence thresholds; by default 21 values spanning the observed
+        confidences.
+    confidence : {"proba", "margin"}, default="proba"
+
+    Returns
+    -------
+    curve : sklearn.utils.Bunch
+        ``thresholds``, ``mean_cost`` (FLOPs per row, averaged over rows),
+        ``mean_stages``, ``accuracy``; and for comparison the fixed prefixes'
+        ``prefix_cost`` (``cumulative_costs_``) and ``prefix_accuracy``.
+    """
+    from sklearn.utils import Bunch
+
+    if confidence not in ("proba", "margin"):
+        raise ValueError(f"confidence must be 'proba' or 'margin', got {confidence!r}.")
+    y = np.asarray(y)
+    staged = np.stack(list(estimator._staged_logits(X)))  # (n_stages, n_rows, n_classes)
+    if len(staged) == 0:
+        raise ValueError("The ensemble has no stage to exit from.")
+    conf = np.stack([_confidence(F, confidence) for F in staged])
+    if thresholds is None:
+        thresholds = np.unique(np.quantile(conf, np.linspace(0, 1, 21)))
+    thresholds = np.asarray(thresholds, dtype=np.float64)
+    prefix_pred = estimator.classes_[staged.argmax(axis=2)]  # (n_stages, n_rows)
+    rows = np.arange(staged.shape[1])
+    mean_cost, mean_stages, accuracy = [], [], []
+    for t in thresholds:
+        passed = conf >= t
+        passed[-1] = True  # every row exits at the last stage at the latest
+        stage = passed.argmax(axis=0)
+        mean_cost.append(estimator.cumulative_costs_[stage].mean())
+        mean_stages.append((stage + 1).mean())
+        accuracy.append((prefix_pred[stage, rows] == y).mean())
+    return Bunch(thresholds=thresholds, mean_cost=np.asarray(mean_cost),
+                 mean_stages=np.asarray(mean_stages), accuracy=np.asarray(accuracy),
+                 prefix_cost=np.asarray(estimator.cumulative_costs_, dtype=np.float64),
+                 prefix_accuracy=(prefix_pred == y).mean(axis=1))

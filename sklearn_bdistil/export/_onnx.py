@@ -1,0 +1,108 @@
+"""The ensemble as one torch module, and as one ONNX file.
+
+The exported graph has one float32 input ``input`` of shape
+``(batch, n_features)`` (dynamic batch axis) and one output ``stage_logits`` of
+shape ``(n_stages, batch, n_classes)``: the cumulative logits ``F_k`` after
+every stage, so a runtime can read any prefix (and stop evaluating students
+once its budget is spent, by running a prefix export).
+"""
+
+import copy
+
+import torch
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+__all__ = ["StagedEnsembleModule", "to_torch", "to_onnx"]
+
+
+class StagedEnsembleModule(nn.Module):
+    """``x -> stack([F_1(x), ..., F_k(x)])``, the cumulative logits of each stage.
+
+    Parameters
+    ----------
+    students : list of torch.nn.Module
+    weights : sequence of float
+        Stage weights ``a_t``.
+    """
+
+    def __init__(self, students, weights):
+        super().__init__()
+        if len(students) != len(weights) or not len(students):
+            raise ValueError("Need one weight per student and at least one student.")
+        self.students = nn.ModuleList(students)
+        self.register_buffer("weights", torch.as_tensor(list(weights), dtype=torch.float32))
+
+    def forward(self, x):
+        outputs = []
+        F = None
+        for k, student in enumerate(self.students):
+            step = self.weights[k] * student(x)
+            F = step if F is None else F + step
+            outputs.append(F)
+        return torch.stack(outputs)
+
+
+def to_torch(estimator, n_stages=None):
+    """A :class:`StagedEnsembleModule` (eval mode, CPU, float32) of the first ``n_stages``.
+
+    Parameters
+    ----------
+    estimator : fitted BDistilClassifier
+    n_stages : int, default=None
+        Number of stages to include; ``None`` includes all.
+    """
+    check_is_fitted(estimator)
+    n = estimator._n_stages_for(n_stages, None)
+    if n == 0:
+        raise ValueError("The ensemble has no stage to export.")
+    students = [copy.deepcopy(m).cpu().float() for m in estimator.estimators_[:n]]
+    return StagedEnsembleModule(students, estimator.estimator_weights_[:n]).eval()
+
+
+def to_onnx(estimator, path, n_stages=None, opset_version=None):
+    """Write the first ``n_stages`` stages of ``estimator`` to one ONNX file.
+
+    Needs the ``onnx`` extra (``pip install 'sklearn-bdistil[onnx]'``: onnx and
+    onnxscript for torch's exporter, onnxruntime to run the file).
+
+    Parameters
+    ----------
+    estimator : fitted BDistilClassifier
+    path : str or os.PathLike
+    n_stages : int, default=None
+    opset_version : int, default=None
+        ONNX opset; ``None`` lets torch choose.
+
+    Returns
+    -------
+    path : str or os.PathLike
+        Where the model was written. Input ``input`` (float32, ``(batch,
+        n_features)``), output ``stage_logits`` (``(n_stages, batch,
+        n_classes)``).
+
+    Examples
+    --------
+    >>> import numpy as np, onnxruntime  # doctest: +SKIP
+    >>> to_onnx(clf, "ensemble.onnx")  # doctest: +SKIP
+    >>> session = onnxruntime.InferenceSession("ensemble.onnx")  # doctest: +SKIP
+    >>> logits = session.run(None, {"input": X.astype(np.float32)})[0]  # doctest: +SKIP
+    >>> logits[2]  # the cumulative logits after stage 3  # doctest: +SKIP
+    """
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError as exc:
+        raise ImportError(
+            "ONNX export needs onnx and onnxscript: pip install 'sklearn-bdistil[onnx]'."
+        ) from exc
+    module = to_torch(estimator, n_stages)
+    example = torch.zeros(2, estimator.n_features_in_)
+    batch = torch.export.Dim("batch")
+    program = torch.onnx.export(
+        module, (example,), input_names=["input"], output_names=["stage_logits"],
+        dynamic_shapes={"x": {0: batch}}, opset_version=opset_version, dynamo=True,
+        verbose=False,
+    )
+    program.save(str(path))
+    return path

@@ -1,0 +1,147 @@
+"""CostCurveDisplay: accuracy (and agreement with the teacher) against cumulative cost."""
+
+import numpy as np
+
+__all__ = ["CostCurveDisplay"]
+
+
+def _pyplot():
+    try:
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "CostCurveDisplay needs matplotlib: pip install 'sklearn-bdistil[plot]'."
+        ) from exc
+    return plt
+
+
+class CostCurveDisplay:
+    """Accuracy-vs-cost curve of a staged ensemble, in the style of sklearn's Displays.
+
+    Build it with :meth:`from_estimator` (a fitted
+    :class:`~sklearn_bdistil.BDistilClassifier`) or :meth:`from_staged` (any
+    method's per-stage costs and accuracies, e.g. a baseline), then call
+    :meth:`plot`. Several displays drawn on one ``ax`` overlay their curves.
+
+    Parameters
+    ----------
+    cost : ndarray of shape (n_stages,)
+        Cumulative cost (FLOPs per row) after each stage.
+    accuracy : ndarray of shape (n_stages,)
+    agreement : ndarray of shape (n_stages,), default=None
+        Agreement with the teacher's predictions after each stage.
+    teacher_cost : float, default=None
+        When given, the x axis is cost as a fraction of the teacher's.
+    teacher_accuracy : float, default=None
+        Drawn as a horizontal reference line.
+    name : str, default=None
+
+    Attributes
+    ----------
+    line_ : matplotlib Line2D
+    agreement_line_ : matplotlib Line2D or None
+    ax_ : matplotlib Axes
+    figure_ : matplotlib Figure
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> from sklearn_bdistil.plotting import CostCurveDisplay
+    >>> disp = CostCurveDisplay([10, 20, 30], [0.8, 0.85, 0.9], teacher_cost=100,
+    ...                         name="ensemble").plot()
+    >>> disp.line_.get_xdata().tolist()
+    [0.1, 0.2, 0.3]
+    """
+
+    def __init__(self, cost, accuracy, *, agreement=None, teacher_cost=None,
+                 teacher_accuracy=None, name=None):
+        self.cost = np.asarray(cost, dtype=np.float64)
+        self.accuracy = np.asarray(accuracy, dtype=np.float64)
+        self.agreement = None if agreement is None else np.asarray(agreement, dtype=np.float64)
+        if self.cost.shape != self.accuracy.shape or self.cost.ndim != 1:
+            raise ValueError(
+                f"cost and accuracy must be 1-D of one length; got {self.cost.shape} "
+                f"and {self.accuracy.shape}."
+            )
+        if self.agreement is not None and self.agreement.shape != self.cost.shape:
+            raise ValueError("agreement must have the shape of cost.")
+        self.teacher_cost = teacher_cost
+        self.teacher_accuracy = teacher_accuracy
+        self.name = name
+
+    @classmethod
+    def from_estimator(cls, estimator, X, y, *, show_agreement=True, relative=True,
+                       name=None, ax=None, **kwargs):
+        """Compute the staged curve of a fitted ensemble on ``(X, y)`` and plot it.
+
+        Parameters
+        ----------
+        estimator : fitted BDistilClassifier
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+        show_agreement : bool, default=True
+            Also draw agreement with the teacher (its predictions on ``X``).
+        relative : bool, default=True
+            Cost as a fraction of the teacher's, where the teacher's is known.
+        name : str, default=None
+        ax : matplotlib Axes, default=None
+        **kwargs
+            Passed to :meth:`plot`.
+
+        Returns
+        -------
+        display : CostCurveDisplay
+        """
+        from sklearn.utils.validation import check_is_fitted
+
+        from sklearn_bdistil._teacher import teacher_logits
+
+        check_is_fitted(estimator)
+        y = np.asarray(y)
+        staged = list(estimator.staged_predict(X))
+        accuracy = [float((p == y).mean()) for p in staged]
+        agreement, teacher_accuracy = None, None
+        if show_agreement:
+            G = teacher_logits(estimator.teacher_, np.asarray(X), estimator.predict_batch_size)
+            teacher_pred = estimator.classes_[G.argmax(axis=1)]
+            agreement = [float((p == teacher_pred).mean()) for p in staged]
+            teacher_accuracy = float((teacher_pred == y).mean())
+        teacher_cost = estimator.teacher_cost_ if relative else None
+        display = cls(estimator.cumulative_costs_, accuracy, agreement=agreement,
+                      teacher_cost=teacher_cost, teacher_accuracy=teacher_accuracy,
+                      name=name or type(estimator).__name__)
+        return display.plot(ax=ax, **kwargs)
+
+    @classmethod
+    def from_staged(cls, cost, accuracy, *, teacher_cost=None, name=None, ax=None, **kwargs):
+        """Plot any method's cumulative cost and accuracy per stage (a baseline)."""
+        return cls(cost, accuracy, teacher_cost=teacher_cost, name=name).plot(ax=ax, **kwargs)
+
+    def plot(self, ax=None, *, marker="o", **kwargs):
+        """Draw the curve (and agreement, and the teacher's accuracy) on ``ax``.
+
+        Returns
+        -------
+        self : CostCurveDisplay
+        """
+        plt = _pyplot()
+        if ax is None:
+            _, ax = plt.subplots()
+        x = self.cost / self.teacher_cost if self.teacher_cost else self.cost
+        label = self.name or "accuracy"
+        (self.line_,) = ax.plot(x, self.accuracy, marker=marker, label=label, **kwargs)
+        self.agreement_line_ = None
+        if self.agreement is not None:
+            (self.agreement_line_,) = ax.plot(
+                x, self.agreement, marker=marker, linestyle="--",
+                color=self.line_.get_color(), label=f"{label} (agreement with teacher)")
+        if self.teacher_accuracy is not None:
+            ax.axhline(self.teacher_accuracy, color="gray", linestyle=":",
+                       label="teacher accuracy")
+        ax.set_xlabel("cumulative cost (fraction of the teacher's FLOPs)"
+                      if self.teacher_cost else "cumulative cost (FLOPs per row)")
+        ax.set_ylabel("accuracy")
+        ax.legend(loc="lower right")
+        self.ax_, self.figure_ = ax, ax.figure
+        return self

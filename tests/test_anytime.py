@@ -1,0 +1,107 @@
+"""Budgeted prediction, per-row early exit, cost attributes, CPU fallback."""
+
+import pickle
+
+import numpy as np
+import pytest
+
+from conftest import FAST
+from sklearn_bdistil import BDistilClassifier, MLPStudent, early_exit_curve
+
+
+@pytest.fixture
+def fitted(data, teacher):
+    X, _ = data
+    clf = BDistilClassifier(teacher, [MLPStudent((4,)), MLPStudent((8,))],
+                            **{**FAST, "n_estimators": 4, "max_epochs": 10}).fit(X)
+    assert clf.n_estimators_ >= 3
+    return clf
+
+
+def test_cost_attributes(fitted):
+    n = fitted.n_estimators_
+    assert fitted.stage_costs_.dtype == fitted.cumulative_costs_.dtype == np.float64
+    assert fitted.stage_latency_.shape == (n, 2)
+    assert (fitted.stage_latency_ > 0).all()
+    # per row, a large batch is cheaper than one row at a time
+    assert (fitted.stage_latency_[:, 1] < fitted.stage_latency_[:, 0]).all()
+    expected = [2 * (8 * h + h * 3) for h in np.array([4, 8])[fitted.student_indices_]]
+    np.testing.assert_array_equal(fitted.stage_costs_, expected)
+    assert list(fitted.stage_params_) == [(8 * h + h) + (h * 3 + 3) for h in
+                                          np.array([4, 8])[fitted.student_indices_]]
+
+
+def test_max_cost_picks_the_longest_prefix_that_fits(data, fitted):
+    X, _ = data
+    c = fitted.cumulative_costs_
+    for k in range(fitted.n_estimators_):
+        for budget in (c[k], c[k] + 0.5 * (c[k + 1] - c[k]) if k + 1 < len(c) else 1e12):
+            np.testing.assert_array_equal(fitted.predict_proba(X, max_cost=budget),
+                                          fitted.predict_proba(X, n_stages=k + 1))
+    with pytest.raises(ValueError, match="below the cost of the first stage"):
+        fitted.predict(X, max_cost=c[0] - 1)
+    with pytest.raises(ValueError, match="not both"):
+        fitted.predict(X, n_stages=1, max_cost=c[-1])
+    with pytest.raises(ValueError, match="max_cost"):
+        fitted.decision_function(X, max_cost=-1.0)
+
+
+def test_early_exit_stops_rows_at_the_first_confident_stage(data, fitted):
+    X, _ = data
+    staged = list(fitted.staged_predict_proba(X))
+    for threshold in (0.5, 0.8, 0.95):
+        y_pred, used = fitted.predict_early_exit(X, threshold=threshold)
+        assert used.min() >= 1 and used.max() <= fitted.n_estimators_
+        for i in range(len(X)):
+            k = used[i] - 1
+            confident = [p[i].max() >= threshold for p in staged]
+            # exits at the first confident stage, or at the last one
+            assert k == (confident.index(True) if any(confident) else len(staged) - 1)
+            assert y_pred[i] == fitted.classes_[staged[k][i].argmax()]
+    # a threshold no row reaches is the full ensemble; zero is the first stage
+    y_all, used_all = fitted.predict_early_exit(X, threshold=1.1)
+    np.testing.assert_array_equal(y_all, fitted.predict(X))
+    assert (used_all == fitted.n_estimators_).all()
+    assert (fitted.predict_early_exit(X, threshold=0.0)[1] == 1).all()
+
+
+def test_early_exit_with_margins(data, fitted):
+    X, _ = data
+    F = fitted.decision_function(X, n_stages=1)
+    top2 = np.sort(F, axis=1)[:, -2:]
+    _, used = fitted.predict_early_exit(X, threshold=1.0, confidence="margin")
+    np.testing.assert_array_equal(used == 1, top2[:, 1] - top2[:, 0] >= 1.0)
+    with pytest.raises(ValueError, match="confidence"):
+        fitted.predict_early_exit(X, confidence="entropy")
+
+
+def test_early_exit_curve_matches_predict_early_exit(data, fitted):
+    X, y = data
+    curve = early_exit_curve(fitted, X, y, thresholds=[0.5, 0.9, 2.0])
+    for t, cost, acc in zip(curve.thresholds, curve.mean_cost, curve.accuracy, strict=True):
+        y_pred, used = fitted.predict_early_exit(X, threshold=t)
+        assert cost == pytest.approx(fitted.cumulative_costs_[used - 1].mean())
+        assert acc == pytest.approx((y_pred == y).mean())
+    assert curve.mean_cost[-1] == fitted.cumulative_costs_[-1]
+    assert np.all(np.diff(curve.mean_cost) >= 0)
+    np.testing.assert_allclose(curve.prefix_accuracy,
+                               [(p == y).mean() for p in fitted.staged_predict(X)])
+    default = early_exit_curve(fitted, X, y)
+    assert len(default.thresholds) >= 2
+
+
+def test_model_fitted_for_cuda_predicts_on_a_cpu_only_machine(data, fitted):
+    X, _ = data
+    moved = pickle.loads(pickle.dumps(fitted))
+    moved.device = "cuda"  # as if fitted on a GPU machine and loaded here
+    if _cuda():
+        pytest.skip("needs a machine without CUDA")
+    with pytest.warns(UserWarning, match="predicting on the CPU"):
+        np.testing.assert_array_equal(moved.predict(X), fitted.predict(X))
+    assert all(p.device.type == "cpu" for m in moved.estimators_ for p in m.parameters())
+
+
+def _cuda():
+    import torch
+
+    return torch.cuda.is_available()

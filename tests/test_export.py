@@ -1,0 +1,62 @@
+import numpy as np
+import pytest
+import torch
+
+from conftest import FAST
+from sklearn_bdistil import BDistilClassifier, Conv1dStudent, MLPStudent
+from sklearn_bdistil.export import StagedEnsembleModule, to_onnx, to_torch
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(n_samples=200, n_features=8, n_informative=5, n_classes=3,
+                               random_state=1)
+    teacher = LogisticRegression(max_iter=500).fit(X, y)
+    clf = BDistilClassifier(teacher, [Conv1dStudent(n_channels=2, kernel_size=3),
+                                      MLPStudent((6,))],
+                            **{**FAST, "gamma": -1.0}).fit(X)
+    return clf, X.astype(np.float32)
+
+
+def test_torch_module_gives_the_staged_logits(fitted):
+    clf, X = fitted
+    module = to_torch(clf)
+    assert isinstance(module, StagedEnsembleModule) and not module.training
+    with torch.no_grad():
+        out = module(torch.as_tensor(X)).numpy()
+    expected = np.stack(list(clf.staged_decision_function(X)))
+    assert out.shape == (clf.n_estimators_, len(X), 3)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-5)
+    assert to_torch(clf, n_stages=1)(torch.as_tensor(X)).shape == (1, len(X), 3)
+    # the export is a copy: the fitted students are untouched
+    assert module.students[0] is not clf.estimators_[0]
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+@pytest.mark.parametrize("n_stages", [None, 2])
+def test_onnx_round_trip_matches_staged_decision_function(fitted, tmp_path, n_stages):
+    ort = pytest.importorskip("onnxruntime")
+    clf, X = fitted
+    path = to_onnx(clf, tmp_path / "ensemble.onnx", n_stages=n_stages)
+    session = ort.InferenceSession(str(path))
+    (inp,) = session.get_inputs()
+    assert inp.name == "input" and inp.type == "tensor(float)"
+    assert session.get_outputs()[0].name == "stage_logits"
+    expected = np.stack(list(clf.staged_decision_function(X)))[:n_stages]
+    for batch in (X[:1], X[:7], X):  # the batch axis is dynamic
+        (out,) = session.run(None, {"input": batch})
+        assert out.shape == (len(expected), len(batch), 3)
+        np.testing.assert_allclose(out, expected[:, :len(batch)], atol=1e-4)
+
+
+def test_export_needs_a_fitted_ensemble_with_stages(fitted):
+    from sklearn.exceptions import NotFittedError
+    from sklearn.linear_model import LogisticRegression
+
+    with pytest.raises(NotFittedError):
+        to_torch(BDistilClassifier(LogisticRegression()))
+    with pytest.raises(ValueError, match="n_stages"):
+        to_torch(fitted[0], n_stages=99)

@@ -1,0 +1,52 @@
+import numpy as np
+import pytest
+
+matplotlib = pytest.importorskip("matplotlib")
+matplotlib.use("Agg")
+
+from conftest import FAST  # noqa: E402
+from sklearn_bdistil import BDistilClassifier, MLPStudent  # noqa: E402
+from sklearn_bdistil.plotting import CostCurveDisplay  # noqa: E402
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_from_estimator_draws_accuracy_and_agreement(data, teacher):
+    import matplotlib.pyplot as plt
+    from sklearn.neural_network import MLPClassifier
+
+    X, y = data
+    mlp = MLPClassifier((32,), max_iter=300, random_state=0).fit(X, y)
+    clf = BDistilClassifier(mlp, [MLPStudent((4,))], **FAST).fit(X)
+    disp = CostCurveDisplay.from_estimator(clf, X, y, name="b-distil")
+    x = disp.line_.get_xdata()
+    np.testing.assert_allclose(x, clf.cumulative_costs_ / clf.teacher_cost_)
+    np.testing.assert_allclose(disp.line_.get_ydata(),
+                               [(p == y).mean() for p in clf.staged_predict(X)])
+    np.testing.assert_allclose(disp.agreement_line_.get_ydata(),
+                               [(p == mlp.predict(X)).mean() for p in clf.staged_predict(X)])
+    assert "fraction of the teacher" in disp.ax_.get_xlabel()
+    # overlay a baseline on the same axes
+    base = CostCurveDisplay.from_staged(clf.cumulative_costs_, [0.5] * clf.n_estimators_,
+                                        teacher_cost=clf.teacher_cost_, name="baseline",
+                                        ax=disp.ax_)
+    assert base.ax_ is disp.ax_
+    labels = [t.get_text() for t in disp.ax_.get_legend().get_texts()]
+    assert "b-distil" in labels and "baseline" in labels
+    plt.close("all")
+
+
+def test_without_teacher_cost_the_axis_is_flops(data, teacher):
+    import matplotlib.pyplot as plt
+
+    X, y = data
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], **FAST).fit(X)
+    disp = CostCurveDisplay.from_estimator(clf, X, y, show_agreement=False)
+    assert disp.agreement_line_ is None
+    np.testing.assert_allclose(disp.line_.get_xdata(), clf.cumulative_costs_)
+    assert "FLOPs per row" in disp.ax_.get_xlabel()
+    plt.close("all")
+
+
+def test_mismatched_shapes_are_rejected():
+    with pytest.raises(ValueError, match="one length"):
+        CostCurveDisplay([1, 2], [0.5])
