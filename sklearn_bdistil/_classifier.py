@@ -2,6 +2,7 @@
 
 import time
 import warnings
+from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
@@ -15,7 +16,7 @@ from sklearn.utils.validation import validate_data
 from sklearn_bdistil import _teacher
 from sklearn_bdistil._cost import module_flops, module_latency, module_params, teacher_flops
 from sklearn_bdistil._find_wl import forward_in_batches, train_student
-from sklearn_bdistil._game import edge, residual_scale, signed_weights
+from sklearn_bdistil._game import centred_residual, edge, residual_scale, signed_weights
 from sklearn_bdistil._loss import distillation_loss, pack_targets
 from sklearn_bdistil._predict import StagedPredictorMixin, resolve_device
 from sklearn_bdistil._step import line_search
@@ -33,6 +34,42 @@ DEFAULT_STUDENTS = (MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,)))
 
 class _Stop(Exception):
     """Raised inside a round to end the fit early, with the reason as message."""
+
+
+@dataclass
+class _Transfer:
+    """The transfer set of one fit, resident on the training device.
+
+    Training rows ``X`` with teacher logits ``G`` and ensemble logits ``F``;
+    held-out rows ``Xv``, ``Gv``, ``Fv`` (possibly empty); and ``level``, the
+    index of the current student class on the escalation ladder.
+    """
+
+    X: torch.Tensor
+    G: torch.Tensor
+    F: torch.Tensor
+    Xv: torch.Tensor
+    Gv: torch.Tensor
+    Fv: torch.Tensor
+    level: int = 0
+
+    @classmethod
+    def on_device(cls, X, G, train, valid, device):
+        def as_tensor(a):
+            return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+        G_train, G_valid = as_tensor(G[train]), as_tensor(G[valid])
+        return cls(as_tensor(X[train]), G_train, torch.zeros_like(G_train),
+                   as_tensor(X[valid]), G_valid, torch.zeros_like(G_valid))
+
+    @property
+    def has_valid(self):
+        return self.Xv.shape[0] > 0
+
+    @property
+    def acceptance(self):
+        """Which distillation loss a stage must lower."""
+        return "held-out" if self.has_valid else "training"
 
 
 class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
@@ -240,7 +277,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : object
         """
-        X, y = self._validate_fit_data(X, y)
+        X, y = self._validate_fit_data(X, y, teacher_logits)
         students = self._check_students()
         device = resolve_device(self.device, fallback=False)
         if teacher_logits is None:
@@ -254,43 +291,38 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
 
         rng = check_random_state(self.random_state)
         train, valid = self._split(X.shape[0], rng)
-        as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32, device=device)  # noqa: E731
-        data = {
-            "X": as_tensor(X[train]), "G": as_tensor(G[train]),
-            "Xv": as_tensor(X[valid]), "Gv": as_tensor(G[valid]),
-        }
-        data["F"] = torch.zeros_like(data["G"])
-        data["Fv"] = torch.zeros_like(data["Gv"])
+        t = _Transfer.on_device(X, G, train, valid, device)
 
         self.estimators_, weights, edges, indices, costs = [], [], [], [], []
-        train_loss = [self._kd(data["F"], data["G"])]
-        valid_loss = [self._kd(data["Fv"], data["Gv"])]
-        self._level, rejected, attempt = 0, 0, 0
+        train_loss = [self._kd(t.F, t.G)]
+        valid_loss = [self._kd(t.Fv, t.Gv)]
+        rejected, attempt = 0, 0
         try:
             while len(self.estimators_) < self.n_estimators:
                 attempt += 1
                 start = time.perf_counter()
-                stage = self._boost(data, students, n_classes, device, rng,
-                                    valid_loss[-1], train_loss[-1])
+                stage = self._boost(t, students, n_classes, device, rng,
+                                    train_loss[-1], valid_loss[-1])
                 if stage is None:
                     rejected += 1
+                    if self.verbose:
+                        print(f"  round {attempt}: stage rejected, it does not lower the "
+                              f"{t.acceptance} distillation loss")
                     if rejected >= self.n_iter_no_change:
-                        raise _Stop(
-                            f"{rejected} rounds in a row produced no stage that "
-                            "lowers the held-out distillation loss"
-                        )
+                        raise _Stop(f"{rejected} rounds in a row produced no stage that "
+                                    f"lowers the {t.acceptance} distillation loss")
                     continue
                 rejected = 0
-                module, a, e, level, losses = stage
+                module, a, e, losses = stage
                 self.estimators_.append(module.cpu())
                 weights.append(a)
                 edges.append(e)
-                indices.append(level)
+                indices.append(t.level)
                 costs.append(module_flops(module, X.shape[1]))
                 train_loss.append(losses[0])
                 valid_loss.append(losses[1])
                 if self.verbose:
-                    self._print_stage(len(self.estimators_), students[level], e, a,
+                    self._print_stage(len(self.estimators_), students[t.level], e, a,
                                       losses, sum(costs), time.perf_counter() - start)
         except _Stop as stop:
             warnings.warn(
@@ -304,7 +336,6 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 f"{len(self.estimators_)} completed stages.",
                 FitInterruptedWarning, stacklevel=3,
             )
-        del self._level
 
         self.n_estimators_ = len(self.estimators_)
         self.estimator_weights_ = np.asarray(weights, dtype=np.float64)
@@ -327,21 +358,24 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.teacher_cost_ = (float(self.teacher_cost) if self.teacher_cost is not None
                               else teacher_flops(self.teacher_, n_features))
 
-    def _boost(self, data, students, n_classes, device, rng, valid_loss, train_loss):
-        """One round. Returns ``(module, a, edge, level, (train, valid loss))`` or
-        ``None`` when the stage is rejected; raises ``_Stop`` to end the fit."""
-        residual = data["G"] - data["F"]
+    def _boost(self, t, students, n_classes, device, rng, train_loss, valid_loss):
+        """One round on the transfer set ``t``.
+
+        Returns ``(module, a, edge, (train loss, held-out loss))``, or ``None``
+        when the stage is rejected; raises ``_Stop`` to end the fit. Moves
+        ``t.level`` up the ladder when a student class is not a weak learner.
+        """
+        residual = centred_residual(t.G, t.F)
         scale = residual_scale(residual)
         if scale == 0.0:
             raise _Stop("the ensemble matches the teacher's logits on the transfer set")
         D = signed_weights(residual, self.eta, scale)
-        targets = pack_targets(data["G"], data["F"], D)
-        n_features = data["X"].shape[1]
-        for level in range(self._level, len(students)):
+        targets = pack_targets(t.G, t.F, D)
+        for level in range(t.level, len(students)):
             seed = int(rng.randint(np.iinfo(np.int32).max))
-            module = build_student(students[level], n_features, n_classes, seed)
+            module = build_student(students[level], t.X.shape[1], n_classes, seed)
             net = train_student(
-                module.to(device), data["X"], targets, seed=seed,
+                module.to(device), t.X, targets, seed=seed,
                 max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
                 optimizer=self.optimizer, temperature=self.temperature,
                 barrier_strength=self.barrier_strength,
@@ -350,14 +384,11 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             if net.interrupted_:
                 raise KeyboardInterrupt
             module = net.module_.eval()
-            f = forward_in_batches(module, data["X"], self.predict_batch_size)
-            if not torch.isfinite(f).all():
-                e = float("nan")
-            else:
-                e = edge(D, f)
+            f = forward_in_batches(module, t.X, self.predict_batch_size)
+            e = edge(D, f) if torch.isfinite(f).all() else float("nan")
             if e >= self.gamma:
                 break
-            if self.verbose:
+            if self.verbose and level + 1 < len(students):
                 print(f"  student {level} ({students[level]!r}): edge {e:.4f} < "
                       f"gamma={self.gamma}; escalating")
         else:
@@ -365,31 +396,27 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 f"no student class reached the weak-learning edge gamma={self.gamma} "
                 f"(last edge {e:.4f}); larger students may be needed"
             )
-        self._level = level
-        a = self.learning_rate * line_search(data["F"], f, data["G"], self.temperature)
+        t.level = level  # never back to a cheaper class
+        a = self.learning_rate * line_search(t.F, f, t.G, self.temperature)
         if a <= 0.0:
             return None
-        new_train = self._kd(data["F"] + a * f, data["G"])
-        fv = None
-        if data["Xv"].shape[0]:
-            fv = forward_in_batches(module, data["Xv"], self.predict_batch_size)
-            new_valid = self._kd(data["Fv"] + a * fv, data["Gv"])
-            if not new_valid < valid_loss:
-                return None
-        else:
-            new_valid = float("nan")
-            if not new_train < train_loss:
-                return None
-        data["F"] += a * f
-        if fv is not None:
-            data["Fv"] += a * fv
-        return module, a, e, level, (new_train, new_valid)
+        new_train = self._kd(t.F + a * f, t.G)
+        fv = (forward_in_batches(module, t.Xv, self.predict_batch_size) if t.has_valid
+              else torch.zeros_like(t.Fv))
+        new_valid = self._kd(t.Fv + a * fv, t.Gv)
+        improved = new_valid < valid_loss if t.has_valid else new_train < train_loss
+        if not improved:
+            return None
+        t.F += a * f
+        t.Fv += a * fv
+        return module, a, e, (new_train, new_valid)
 
     # ------------------------------------------------------------ checks
 
-    def _validate_fit_data(self, X, y):
+    def _validate_fit_data(self, X, y, teacher_logits=None):
         if y is None:
-            if not fit_teacher_needs_y(self.teacher):
+            # precomputed logits stand in for the teacher: no need to fit it
+            if teacher_logits is not None or not fit_teacher_needs_y(self.teacher):
                 X = validate_data(self, X, dtype=[np.float64, np.float32])
                 return X, None
             raise ValueError(
@@ -453,7 +480,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
     def _print_stage(self, stage, student, e, a, losses, cost, seconds):
         if stage == 1:
             print(f"{'stage':>5} {'student':<28} {'edge':>7} {'step':>7} "
-                  f"{'train KD':>9} {'valid KD':>9} {'FLOPs/row':>10} {'time':>6}")
+                  f"{'train KD':>9} {'valid KD':>9} {'cum FLOPs':>10} {'time':>6}")
         print(f"{stage:>5} {repr(student)[:28]:<28} {e:>7.4f} {a:>7.3f} "
               f"{losses[0]:>9.4f} {losses[1]:>9.4f} {cost:>10.0f} {seconds:>5.1f}s")
 

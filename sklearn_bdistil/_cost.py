@@ -45,8 +45,10 @@ def teacher_flops(teacher, n_features_in):
     """FLOPs per row of a teacher, or ``None`` where they cannot be computed.
 
     Counted for torch modules, skorch nets and scikit-learn's
-    ``MLPClassifier`` (also inside a ``FrozenEstimator`` or as the last step of
-    a ``Pipeline``, whose earlier steps are not counted).
+    ``MLPClassifier``, also inside a ``FrozenEstimator`` or as the last step of
+    a ``Pipeline`` (whose earlier steps are not counted). A module whose input
+    width is unknown (the last step of a pipeline that changes the width) or
+    whose forward pass fails on a zero row is not counted.
     """
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import Pipeline
@@ -56,13 +58,24 @@ def teacher_flops(teacher, n_features_in):
         return teacher_flops(inner, n_features_in)
     if isinstance(teacher, Pipeline):
         last = teacher.steps[-1][1]
-        return teacher_flops(last, getattr(last, "n_features_in_", n_features_in))
+        width = getattr(last, "n_features_in_", None)
+        if width is None and len(teacher.steps) > 1:
+            width = getattr(teacher.steps[-2][1], "n_features_out_", None)
+            if width is None and hasattr(teacher[:-1], "get_feature_names_out"):
+                try:
+                    width = len(teacher[:-1].get_feature_names_out())
+                except Exception:  # a step without feature names
+                    width = None
+        return None if width is None else teacher_flops(last, int(width))
     if isinstance(teacher, MLPClassifier) and hasattr(teacher, "coefs_"):
         return _mlp_classifier_flops(teacher)
     module = teacher if isinstance(teacher, torch.nn.Module) else getattr(
         teacher, "module_", None)
     if isinstance(module, torch.nn.Module):
-        return module_flops(module, n_features_in)
+        try:
+            return module_flops(module, n_features_in)
+        except Exception:  # an input layout we cannot guess: leave it uncounted
+            return None
     return None
 
 
@@ -70,9 +83,9 @@ def teacher_flops(teacher, n_features_in):
 def module_latency(module, n_features_in, batch_size, repeats=None, device="cpu"):
     """Measured seconds per row of ``module`` on batches of ``batch_size`` rows.
 
-    The median over ``repeats`` timed calls after three warm-up calls; wall-clock
-    time on ``device`` (synchronised on CUDA). A measurement, so it varies
-    with the machine and its load, unlike FLOPs.
+    The median over ``repeats`` timed calls after three warm-up calls;
+    wall-clock time on ``device`` (synchronised on CUDA). A measurement, so it
+    varies with the machine and its load, unlike FLOPs.
     """
     if repeats is None:
         repeats = 25 if batch_size == 1 else 5

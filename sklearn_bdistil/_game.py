@@ -9,7 +9,20 @@ it runs on whatever device the data lives on.
 
 import torch
 
-__all__ = ["residual_scale", "signed_weights", "edge"]
+__all__ = ["centred_residual", "residual_scale", "signed_weights", "edge"]
+
+
+def centred_residual(teacher_logits, ensemble_logits):
+    """Residual ``R = G - F`` with each row centred to mean zero.
+
+    Logits are defined up to a constant per row (softmax, and so the
+    distillation loss, ignores it), so the weights must ignore it too: without
+    centring, a teacher whose logits carry a row offset (a torch module, a
+    multi-class ``decision_function``) would put weight on an offset that no
+    student can or needs to reproduce.
+    """
+    residual = teacher_logits - ensemble_logits
+    return residual - residual.mean(dim=1, keepdim=True)
 
 
 def residual_scale(residual):

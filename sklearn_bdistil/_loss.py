@@ -46,8 +46,8 @@ def barrier_loss(student_logits, weights, delta=0.1):
     ``w = |D| / |D|.sum()`` over the rows given, so the barrier is a weighted
     average whose size does not depend on the round or the batch. It is
     smallest where the student agrees in sign with the residual on the
-    entries the distribution player weighs, and grows without bound (up to
-    ``-log(delta)``) as the student pushes against it.
+    entries the distribution player weighs, and rises steeply (to at most
+    ``-log(delta)`` per unit of weight) as the student pushes against it.
 
     Parameters
     ----------

@@ -41,6 +41,7 @@ def resolve_device(device, *, fallback):
 
 
 def _softmax(F):
+    F = np.asarray(F, dtype=np.float64)
     F = F - F.max(axis=1, keepdims=True)
     P = np.exp(F)
     return P / P.sum(axis=1, keepdims=True)
@@ -76,6 +77,8 @@ class StagedPredictorMixin:
             return n
         if n_stages is None:
             return self.n_estimators_
+        if self.n_estimators_ == 0:
+            raise ValueError("n_stages was given but the ensemble has no stage.")
         if (not isinstance(n_stages, Integral) or isinstance(n_stages, bool)
                 or not 1 <= n_stages <= self.n_estimators_):
             raise ValueError(
@@ -91,27 +94,28 @@ class StagedPredictorMixin:
             modules = [copy.deepcopy(m).to(device) for m in modules]
         return torch.as_tensor(X, dtype=torch.float32, device=device), modules
 
-    def _prefix_logits(self, X, n_stages=None, max_cost=None):
+    def _prefix_logits(self, X, n_stages=None, max_cost=None, fresh=False):
         """Yield the logits of the empty ensemble, then after each stage.
 
-        One tensor, updated in place: each student runs once and the prefix
-        sum is carried forward.
+        Each student runs once and the prefix sum is carried forward. With
+        ``fresh=False`` one tensor is updated in place; with ``fresh=True``
+        each stage's sum is a new tensor the caller may keep.
         """
         n = self._n_stages_for(n_stages, max_cost)
         X_t, modules = self._prediction_setup(X)
-        F = torch.zeros(X_t.shape[0], len(self.classes_), dtype=torch.float64,
-                        device=X_t.device)
+        # float32 like the students' outputs: no per-stage dtype conversion
+        F = torch.zeros(X_t.shape[0], len(self.classes_), device=X_t.device)
         yield F
         for module, a in zip(modules[:n], self.estimator_weights_[:n], strict=True):
-            F += a * forward_in_batches(module, X_t, self.predict_batch_size).double()
+            f = forward_in_batches(module, X_t, self.predict_batch_size)
+            F = torch.add(F, f, alpha=a) if fresh else F.add_(f, alpha=a)
             yield F
 
     def _staged_logits(self, X):
-        stages = self._prefix_logits(X)
+        stages = self._prefix_logits(X, fresh=True)
         next(stages)  # the empty ensemble is not a stage
         for F in stages:
-            # a copy: F keeps accumulating after the caller got this stage
-            yield F.to("cpu", copy=True).numpy()
+            yield F.cpu().numpy()
 
     def _final_logits(self, X, n_stages, max_cost):
         *_, F = self._prefix_logits(X, n_stages, max_cost)
@@ -136,7 +140,7 @@ class StagedPredictorMixin:
 
         Returns
         -------
-        score : ndarray of shape (n_samples, n_classes) or (n_samples,)
+        score : ndarray of shape (n_samples, n_classes) or (n_samples,), float32
         """
         return self._to_decision(self._final_logits(X, n_stages, max_cost))
 
@@ -204,7 +208,7 @@ class StagedPredictorMixin:
         if n == 0:
             raise ValueError("The ensemble has no stage to exit from.")
         X_t, modules = self._prediction_setup(X)
-        F = np.zeros((X_t.shape[0], len(self.classes_)))
+        F = torch.zeros(X_t.shape[0], len(self.classes_), device=X_t.device)
         used = np.zeros(X_t.shape[0], dtype=np.intp)
         active = np.arange(X_t.shape[0])
         for k, (module, a) in enumerate(zip(modules, self.estimator_weights_, strict=True)):
@@ -212,9 +216,12 @@ class StagedPredictorMixin:
                 break
             rows = torch.as_tensor(active, device=X_t.device)
             f = forward_in_batches(module, X_t[rows], self.predict_batch_size)
-            F[active] += a * f.double().cpu().numpy()
+            # the same float32 arithmetic as the staged methods
+            F_rows = torch.add(F[rows], f, alpha=a)
+            F[rows] = F_rows
             used[active] = k + 1
-            active = active[_confidence(F[active], confidence) < threshold]
+            active = active[_confidence(F_rows.cpu().numpy(), confidence) < threshold]
+        F = F.cpu().numpy()
         return self.classes_[np.argmax(F, axis=1)], used
 
 

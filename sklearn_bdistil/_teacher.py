@@ -69,8 +69,6 @@ def fit_teacher(teacher, X, y):
         )
     if is_fitted(teacher):
         return teacher
-    if not hasattr(teacher, "fit"):
-        raise TypeError(f"The teacher {teacher!r} is not fitted and has no fit method.")
     if y is None:
         raise ValueError(
             f"The teacher {type(teacher).__name__} is not fitted, so fit needs y "

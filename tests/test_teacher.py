@@ -132,3 +132,16 @@ def test_teacher_flops_of_mlp_classifier_also_wrapped(data):
     assert teacher_flops(FrozenEstimator(mlp), 8) == expected
     assert teacher_flops(make_pipeline(StandardScaler(), mlp).fit(X, y), 8) == expected
     assert teacher_flops(LogisticRegression().fit(X, y), 8) is None
+
+
+def test_teacher_flops_of_a_pipeline_that_changes_the_width(data):
+    from sklearn.decomposition import PCA
+
+    X, y = data
+    net = NeuralNetClassifier(nn.Linear, module__in_features=4, module__out_features=3,
+                              criterion=nn.CrossEntropyLoss, max_epochs=1,
+                              train_split=None, verbose=0)
+    pipe = make_pipeline(PCA(4), net).fit(X, y)
+    assert teacher_flops(pipe, 8) == 2 * 4 * 3
+    # a module that cannot run on a row of this width is left uncounted
+    assert teacher_flops(nn.Linear(5, 3), 8) is None

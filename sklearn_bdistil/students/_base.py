@@ -80,8 +80,10 @@ def build_student(factory, n_features_in, n_classes, seed):
         raise TypeError(
             "Each entry of `students` must be a factory: a callable "
             "factory(n_features_in, n_classes) returning a new torch.nn.Module "
-            f"(e.g. MLPStudent(hidden_sizes=(16,))); got {factory!r}. Wrap a "
-            "module class as `lambda n_in, n_out: MyNet(n_in, n_out)`."
+            f"(e.g. MLPStudent(hidden_sizes=(16,))); got {factory!r}. A module class "
+            "whose __init__ takes (n_features_in, n_classes) is a factory as it is; "
+            "for other arguments use "
+            "functools.partial (picklable, unlike a lambda)."
         )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

@@ -15,7 +15,7 @@ class _Unflatten(nn.Module):
         self.n_channels = n_channels
 
     def forward(self, x):
-        return x.reshape(x.shape[0], self.n_channels, -1)
+        return x.reshape(x.shape[0], self.n_channels, x.shape[1] // self.n_channels)
 
 
 class Conv1dStudent(StudentFactory):
