@@ -12,12 +12,15 @@ def main(argv=None):
     demo.add_argument("--teacher-epochs", type=int, default=30)
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no per-stage fit log")
+    demo.add_argument("--plot", default="bdistil_demo.png",
+                      help="where to write the accuracy-vs-cost PNG ('' for none)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from sklearn_bdistil._demo import run_demo
 
         run_demo(n_estimators=args.n_estimators, teacher_epochs=args.teacher_epochs,
-                 random_state=args.random_state, verbose=0 if args.quiet else 1)
+                 random_state=args.random_state, verbose=0 if args.quiet else 1,
+                 plot_path=args.plot or None)
     return 0
 
 

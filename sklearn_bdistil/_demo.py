@@ -40,7 +40,47 @@ def _standardize_channels(X, n_channels, train):
     return ((windows - mean) / std).reshape(len(X), -1).astype(np.float32)
 
 
-def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=print):
+def _early_exit_report(clf, X, y, out):
+    """Compare per-row early exit with the fixed prefixes of equal or lower accuracy."""
+    from sklearn_bdistil import early_exit_curve
+
+    curve = early_exit_curve(clf, X, y, thresholds=[0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99])
+    out("\nper-row early exit (stop at the first stage whose max probability >= t):")
+    out(f"{'t':>5} {'mean stages':>11} {'mean FLOPs/row':>14} {'accuracy':>8}   "
+        "cheapest fixed prefix at least as accurate")
+    for t, stages, cost, acc in zip(curve.thresholds, curve.mean_stages, curve.mean_cost,
+                                    curve.accuracy, strict=True):
+        good = np.flatnonzero(curve.prefix_accuracy >= acc)
+        prefix = (f"stage {good[0] + 1}: {curve.prefix_cost[good[0]]:,.0f} FLOPs/row"
+                  if len(good) else "none")
+        out(f"{t:>5.2f} {stages:>11.2f} {cost:>14,.0f} {acc:>8.4f}   {prefix}")
+    return curve
+
+
+def _save_plot(clf, X, y, path, out):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+    except ImportError:
+        out("matplotlib is not installed: no plot (pip install 'sklearn-bdistil[plot]').")
+        return None
+    import matplotlib.pyplot as plt
+
+    from sklearn_bdistil.plotting import CostCurveDisplay
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    CostCurveDisplay.from_estimator(clf, X, y, name="B-DISTIL", ax=ax)
+    ax.set_title("watch data, unseen subjects 8-10")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    out(f"\naccuracy-vs-cost plot written to {path}")
+    return path
+
+
+def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=print,
+             plot_path="bdistil_demo.png"):
     """Run the demo and return the fitted ensemble, the teacher and the table rows."""
     from skorch import NeuralNetClassifier
 
@@ -95,4 +135,7 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
             f"{100 * row['fraction']:>8.1f}% {row['accuracy']:>8.4f} {row['agreement']:>9.4f}")
     out(f"{'teacher':>5}  {'SensorCNN':<40} {clf.teacher_cost_:>10,.0f} {100.0:>8.1f}% "
         f"{teacher_acc:>8.4f} {1.0:>9.4f}")
+    _early_exit_report(clf, X[test], y[test], out)
+    if plot_path:
+        _save_plot(clf, X[test], y[test], plot_path, out)
     return clf, teacher, rows

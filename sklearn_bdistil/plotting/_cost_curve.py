@@ -141,7 +141,7 @@ class CostCurveDisplay:
                        label="teacher accuracy")
         ax.set_xlabel("cumulative cost (fraction of the teacher's FLOPs)"
                       if self.teacher_cost else "cumulative cost (FLOPs per row)")
-        ax.set_ylabel("accuracy")
+        ax.set_ylabel("accuracy" if self.agreement is None else "accuracy / agreement")
         ax.legend(loc="lower right")
         self.ax_, self.figure_ = ax, ax.figure
         return self
