@@ -1,5 +1,6 @@
 """BDistilClassifier: parameters, validation, the boosting loop and staged prediction."""
 
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from sklearn_bdistil import _teacher
+from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord
 from sklearn_bdistil._cost import module_flops, module_latency, module_params, teacher_flops
 from sklearn_bdistil._find_wl import forward_in_batches, train_student
 from sklearn_bdistil._game import centred_residual, edge, residual_scale, signed_weights
@@ -61,6 +63,14 @@ class _Transfer:
         G_train, G_valid = as_tensor(G[train]), as_tensor(G[valid])
         return cls(as_tensor(X[train]), G_train, torch.zeros_like(G_train),
                    as_tensor(X[valid]), G_valid, torch.zeros_like(G_valid))
+
+    def add_stage(self, module, weight, batch_size):
+        """Add a fitted stage's contribution to ``F`` and ``Fv`` (warm start, resume)."""
+        device = self.X.device
+        self.F += weight * forward_in_batches(module.to(device), self.X, batch_size)
+        if self.has_valid:
+            self.Fv += weight * forward_in_batches(module, self.Xv, batch_size)
+        module.cpu()
 
     @property
     def has_valid(self):
@@ -132,8 +142,20 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         The teacher's FLOPs per row, where they cannot be counted
         automatically (counted for torch modules, skorch nets and
         ``MLPClassifier``).
+    warm_start : bool, default=False
+        When True, ``fit`` keeps the stages already fitted and adds stages
+        until there are ``n_estimators`` (predictions of the old prefix do not
+        change). Needs the same ``X`` (the held-out split is reused) and
+        teacher.
+    checkpoint_dir : str or path-like, default=None
+        Directory where each kept stage is written as it is fitted. A fit
+        started with a directory that already holds stages (of the same
+        problem and students) resumes after them, e.g. in a new process after
+        a crash. Loading reads tensors with ``weights_only=True`` and JSON
+        only. Delete the directory to start over.
     device : str or torch.device, default="cpu"
-        Where students are trained and evaluated.
+        Where students are trained and evaluated. Prediction falls back to
+        the CPU (with a warning) where this device is not available.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split and one seed per student (initialisation
         and minibatch order).
@@ -222,6 +244,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
         "teacher_cost": [Interval(Real, 0, None, closed="neither"), None],
+        "warm_start": ["boolean"],
+        "checkpoint_dir": [str, os.PathLike, None],
         "device": [str, torch.device],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -232,8 +256,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                  temperature=1.0, learning_rate=0.5, max_epochs=20,
                  batch_size=256, lr=0.01, optimizer=torch.optim.Adam,
                  validation_fraction=0.1, n_iter_no_change=3,
-                 predict_batch_size=8192, teacher_cost=None, device="cpu",
-                 random_state=None, verbose=0):
+                 predict_batch_size=8192, teacher_cost=None, warm_start=False,
+                 checkpoint_dir=None, device="cpu", random_state=None, verbose=0):
         self.teacher = teacher
         self.students = students
         self.n_estimators = n_estimators
@@ -251,6 +275,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.predict_batch_size = predict_batch_size
         self.teacher_cost = teacher_cost
+        self.warm_start = warm_start
+        self.checkpoint_dir = checkpoint_dir
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -277,9 +303,66 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         -------
         self : object
         """
+        previous = self._previous_stages()
         X, y = self._validate_fit_data(X, y, teacher_logits)
         students = self._check_students()
         device = resolve_device(self.device, fallback=False)
+        G = self._teacher_logits(X, y, teacher_logits)  # sets teacher_ and classes_
+        records, rng, split_seed = self._resume(previous, X.shape[1], students)
+
+        train, valid = self._split(X.shape[0], split_seed)
+        t = _Transfer.on_device(X, G, train, valid, device)
+        initial = (self._kd(t.F, t.G), self._kd(t.Fv, t.Gv))
+        for record in records:
+            t.add_stage(record.module, record.weight, self.predict_batch_size)
+            t.level = record.student_index
+        checkpoint = None
+        if self.checkpoint_dir is not None:
+            checkpoint = CheckpointDir(self.checkpoint_dir)
+            checkpoint.write_meta(X.shape[1], self.classes_, split_seed, students)
+
+        rejected, attempt = 0, 0
+        try:
+            while len(records) < self.n_estimators:
+                attempt += 1
+                start = time.perf_counter()
+                last = records[-1] if records else None
+                record = self._boost(
+                    t, students, rng, last.train_loss if last else initial[0],
+                    last.valid_loss if last else initial[1], attempt,
+                )
+                if record is None:
+                    rejected += 1
+                    if rejected >= self.n_iter_no_change:
+                        raise _Stop(f"{rejected} rounds in a row produced no stage that "
+                                    f"lowers the {t.acceptance} distillation loss")
+                    continue
+                rejected = 0
+                records.append(record)
+                if checkpoint is not None:
+                    checkpoint.write_stage(len(records) - 1, record, rng)
+                if self.verbose:
+                    self._print_stage(len(records), students[record.student_index], record,
+                                      sum(r.flops for r in records),
+                                      time.perf_counter() - start)
+        except _Stop as stop:
+            warnings.warn(
+                f"Stopped after {len(records)} of {self.n_estimators} "
+                f"stages (round {attempt}): {stop}.", EarlyStoppingWarning,
+                stacklevel=3,
+            )
+        except KeyboardInterrupt:
+            warnings.warn(
+                f"fit interrupted in round {attempt}; keeping the "
+                f"{len(records)} completed stages.",
+                FitInterruptedWarning, stacklevel=3,
+            )
+        self._set_fitted_stages(records, initial, X.shape[1])
+        self._rng, self._split_seed = rng, split_seed
+        return self
+
+    def _teacher_logits(self, X, y, teacher_logits):
+        """Fit the teacher if needed; set ``teacher_`` and ``classes_``; return ``G``."""
         if teacher_logits is None:
             self.teacher_ = _teacher.fit_teacher(self.teacher, X, y)
             G = _teacher.teacher_logits(self.teacher_, X, self.predict_batch_size)
@@ -287,64 +370,63 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             self.teacher_ = self.teacher
             G = self._check_teacher_logits(teacher_logits, X.shape[0])
         self.classes_ = self._check_classes(G.shape[1], y)
-        n_classes = len(self.classes_)
+        return G
 
+    def _previous_stages(self):
+        """The fitted stages to continue from with ``warm_start``, before ``fit`` resets."""
+        if not self.warm_start or not hasattr(self, "estimators_"):
+            return None
+        if self.n_estimators < self.n_estimators_:
+            raise ValueError(
+                f"n_estimators={self.n_estimators} must be at least the "
+                f"{self.n_estimators_} stages already fitted when warm_start=True."
+            )
+        records = [
+            StageRecord(module=m, weight=a, edge=e, student_index=int(i), train_loss=lt,
+                        valid_loss=lv, flops=c)
+            for m, a, e, i, lt, lv, c in zip(
+                self.estimators_, self.estimator_weights_, self.edges_,
+                self.student_indices_, self.train_loss_[1:], self.validation_loss_[1:],
+                self.stage_costs_, strict=True)
+        ]
+        return {"records": records, "n_features": self.n_features_in_,
+                "classes": self.classes_, "rng": self._rng, "split_seed": self._split_seed}
+
+    def _resume(self, previous, n_features, students):
+        """Stages to start from (warm start, then checkpoint), the RNG and the split seed."""
+        if previous is not None:
+            if previous["n_features"] != n_features or not np.array_equal(
+                    previous["classes"], self.classes_):
+                raise ValueError(
+                    "warm_start=True continues the previous fit, which had "
+                    f"{previous['n_features']} features and classes "
+                    f"{previous['classes'].tolist()}; X or the teacher has changed. "
+                    "Set warm_start=False to start over."
+                )
+            return previous["records"], previous["rng"], previous["split_seed"]
+        if self.checkpoint_dir is not None:
+            checkpoint = CheckpointDir(self.checkpoint_dir)
+            meta = checkpoint.read_meta()
+            if meta is not None:
+                checkpoint.check_compatible(meta, n_features, self.classes_, students)
+                records, rng_state = checkpoint.read_stages(
+                    lambda i: build_student(students[i], n_features, len(self.classes_), 0))
+                if records:
+                    rng = np.random.RandomState()
+                    rng.set_state(rng_state)
+                    return records, rng, meta["split_seed"]
         rng = check_random_state(self.random_state)
-        train, valid = self._split(X.shape[0], rng)
-        t = _Transfer.on_device(X, G, train, valid, device)
+        return [], rng, int(rng.randint(np.iinfo(np.int32).max))
 
-        self.estimators_, weights, edges, indices, costs = [], [], [], [], []
-        train_loss = [self._kd(t.F, t.G)]
-        valid_loss = [self._kd(t.Fv, t.Gv)]
-        rejected, attempt = 0, 0
-        try:
-            while len(self.estimators_) < self.n_estimators:
-                attempt += 1
-                start = time.perf_counter()
-                stage = self._boost(t, students, n_classes, device, rng,
-                                    train_loss[-1], valid_loss[-1])
-                if stage is None:
-                    rejected += 1
-                    if self.verbose:
-                        print(f"  round {attempt}: stage rejected, it does not lower the "
-                              f"{t.acceptance} distillation loss")
-                    if rejected >= self.n_iter_no_change:
-                        raise _Stop(f"{rejected} rounds in a row produced no stage that "
-                                    f"lowers the {t.acceptance} distillation loss")
-                    continue
-                rejected = 0
-                module, a, e, losses = stage
-                self.estimators_.append(module.cpu())
-                weights.append(a)
-                edges.append(e)
-                indices.append(t.level)
-                costs.append(module_flops(module, X.shape[1]))
-                train_loss.append(losses[0])
-                valid_loss.append(losses[1])
-                if self.verbose:
-                    self._print_stage(len(self.estimators_), students[t.level], e, a,
-                                      losses, sum(costs), time.perf_counter() - start)
-        except _Stop as stop:
-            warnings.warn(
-                f"Stopped after {len(self.estimators_)} of {self.n_estimators} "
-                f"stages (round {attempt}): {stop}.", EarlyStoppingWarning,
-                stacklevel=3,
-            )
-        except KeyboardInterrupt:
-            warnings.warn(
-                f"fit interrupted in round {attempt}; keeping the "
-                f"{len(self.estimators_)} completed stages.",
-                FitInterruptedWarning, stacklevel=3,
-            )
-
-        self.n_estimators_ = len(self.estimators_)
-        self.estimator_weights_ = np.asarray(weights, dtype=np.float64)
-        self.edges_ = np.asarray(edges, dtype=np.float64)
-        self.student_indices_ = np.asarray(indices, dtype=np.intp)
-        self.train_loss_ = np.asarray(train_loss, dtype=np.float64)
-        self.validation_loss_ = np.asarray(valid_loss, dtype=np.float64)
-        self._record_costs(costs, X.shape[1])
-        return self
+    def _set_fitted_stages(self, records, initial, n_features):
+        self.estimators_ = [r.module for r in records]
+        self.n_estimators_ = len(records)
+        self.estimator_weights_ = np.asarray([r.weight for r in records], dtype=np.float64)
+        self.edges_ = np.asarray([r.edge for r in records], dtype=np.float64)
+        self.student_indices_ = np.asarray([r.student_index for r in records], dtype=np.intp)
+        self.train_loss_ = np.asarray([initial[0]] + [r.train_loss for r in records])
+        self.validation_loss_ = np.asarray([initial[1]] + [r.valid_loss for r in records])
+        self._record_costs([r.flops for r in records], n_features)
 
     def _record_costs(self, flops, n_features):
         """Per-stage FLOPs, parameters and measured CPU latency; the teacher's FLOPs."""
@@ -358,11 +440,37 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.teacher_cost_ = (float(self.teacher_cost) if self.teacher_cost is not None
                               else teacher_flops(self.teacher_, n_features))
 
-    def _boost(self, t, students, n_classes, device, rng, train_loss, valid_loss):
-        """One round on the transfer set ``t``.
+    def _find_wl(self, factory, t, targets, device, seed):
+        """Build and train one student; ``(module, f)`` or ``(None, None)``.
 
-        Returns ``(module, a, edge, (train loss, held-out loss))``, or ``None``
-        when the stage is rejected; raises ``_Stop`` to end the fit. Moves
+        A student whose loss or outputs turn non-finite is retrained once with
+        a ten times smaller learning rate, then given up (never added).
+        """
+        for lr in (self.lr, self.lr / 10):
+            module = build_student(factory, t.X.shape[1], t.G.shape[1], seed)
+            net = train_student(
+                module.to(device), t.X, targets, seed=seed,
+                max_epochs=self.max_epochs, batch_size=self.batch_size, lr=lr,
+                optimizer=self.optimizer, temperature=self.temperature,
+                barrier_strength=self.barrier_strength,
+                barrier_delta=self.barrier_delta, device=device,
+            )
+            if net.interrupted_:
+                raise KeyboardInterrupt
+            module = net.module_.eval()
+            f = forward_in_batches(module, t.X, self.predict_batch_size)
+            losses = net.history[:, "train_loss"] if len(net.history) else [float("nan")]
+            if torch.isfinite(f).all() and np.isfinite(losses).all():
+                return module, f
+            if self.verbose:
+                print(f"  {factory!r}: non-finite loss with lr={lr:g}")
+        return None, None
+
+    def _boost(self, t, students, rng, train_loss, valid_loss, attempt):
+        """One round on the transfer set ``t``; a :class:`StageRecord` or ``None``.
+
+        ``None`` means the round's stage is rejected (it does not lower the
+        loss, or its training diverged); ``_Stop`` ends the fit. Moves
         ``t.level`` up the ladder when a student class is not a weak learner.
         """
         residual = centred_residual(t.G, t.F)
@@ -373,19 +481,10 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         targets = pack_targets(t.G, t.F, D)
         for level in range(t.level, len(students)):
             seed = int(rng.randint(np.iinfo(np.int32).max))
-            module = build_student(students[level], t.X.shape[1], n_classes, seed)
-            net = train_student(
-                module.to(device), t.X, targets, seed=seed,
-                max_epochs=self.max_epochs, batch_size=self.batch_size, lr=self.lr,
-                optimizer=self.optimizer, temperature=self.temperature,
-                barrier_strength=self.barrier_strength,
-                barrier_delta=self.barrier_delta, device=device,
-            )
-            if net.interrupted_:
-                raise KeyboardInterrupt
-            module = net.module_.eval()
-            f = forward_in_batches(module, t.X, self.predict_batch_size)
-            e = edge(D, f) if torch.isfinite(f).all() else float("nan")
+            module, f = self._find_wl(students[level], t, targets, t.X.device, seed)
+            if module is None:
+                return self._reject(attempt, "its training diverged")
+            e = edge(D, f)
             if e >= self.gamma:
                 break
             if self.verbose and level + 1 < len(students):
@@ -399,17 +498,24 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         t.level = level  # never back to a cheaper class
         a = self.learning_rate * line_search(t.F, f, t.G, self.temperature)
         if a <= 0.0:
-            return None
+            return self._reject(attempt, "no positive step lowers the training loss")
         new_train = self._kd(t.F + a * f, t.G)
         fv = (forward_in_batches(module, t.Xv, self.predict_batch_size) if t.has_valid
               else torch.zeros_like(t.Fv))
         new_valid = self._kd(t.Fv + a * fv, t.Gv)
         improved = new_valid < valid_loss if t.has_valid else new_train < train_loss
         if not improved:
-            return None
+            return self._reject(attempt, f"it does not lower the {t.acceptance} loss")
         t.F += a * f
         t.Fv += a * fv
-        return module, a, e, (new_train, new_valid)
+        return StageRecord(module=module.cpu(), weight=a, edge=e, student_index=level,
+                           train_loss=new_train, valid_loss=new_valid,
+                           flops=module_flops(module, t.X.shape[1]))
+
+    def _reject(self, attempt, why):
+        if self.verbose:
+            print(f"  round {attempt}: stage rejected, {why}")
+        return None
 
     # ------------------------------------------------------------ checks
 
@@ -463,13 +569,14 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 )
         return classes
 
-    def _split(self, n_samples, rng):
-        order = rng.permutation(n_samples)
-        if self.validation_fraction is None:
-            return np.sort(order), np.empty(0, dtype=np.intp)
-        n_valid = int(round(self.validation_fraction * n_samples))
-        if n_valid < 1 or n_valid >= n_samples:
-            return np.sort(order), np.empty(0, dtype=np.intp)
+    def _split(self, n_samples, seed):
+        """Training and held-out row indices, a function of ``seed`` and ``n_samples``."""
+        order = np.random.RandomState(seed).permutation(n_samples)
+        n_valid = 0
+        if self.validation_fraction is not None:
+            n_valid = int(round(self.validation_fraction * n_samples))
+            if n_valid >= n_samples:
+                n_valid = 0
         return np.sort(order[n_valid:]), np.sort(order[:n_valid])
 
     def _kd(self, F, G):
@@ -477,12 +584,13 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             return float("nan")
         return float(distillation_loss(F.double(), G.double(), self.temperature))
 
-    def _print_stage(self, stage, student, e, a, losses, cost, seconds):
+    def _print_stage(self, stage, student, record, cost, seconds):
         if stage == 1:
             print(f"{'stage':>5} {'student':<28} {'edge':>7} {'step':>7} "
                   f"{'train KD':>9} {'valid KD':>9} {'cum FLOPs':>10} {'time':>6}")
-        print(f"{stage:>5} {repr(student)[:28]:<28} {e:>7.4f} {a:>7.3f} "
-              f"{losses[0]:>9.4f} {losses[1]:>9.4f} {cost:>10.0f} {seconds:>5.1f}s")
+        print(f"{stage:>5} {repr(student)[:28]:<28} {record.edge:>7.4f} "
+              f"{record.weight:>7.3f} {record.train_loss:>9.4f} {record.valid_loss:>9.4f} "
+              f"{cost:>10.0f} {seconds:>5.1f}s")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -4,13 +4,16 @@ Nothing here downloads: each loader reads a file that a package ships and says
 which package to install when it is missing.
 """
 
+import gzip
 import importlib.util
+import os
+import warnings
 from pathlib import Path
 
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["load_watch"]
+__all__ = ["load_fashion_mnist", "load_letter", "load_watch"]
 
 
 def _seglearn_watch_file():
@@ -73,4 +76,177 @@ def load_watch(window=100, step=50):
         target_names=np.asarray(raw["y_labels"]),
         channel_names=list(raw["X_labels"]),
         n_channels=len(raw["X_labels"]),
+    )
+
+
+# ---------------------------------------------------------------- Fashion-MNIST
+
+#: Where the Debian package ``dataset-fashion-mnist`` puts the idx files.
+FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+FASHION_MNIST_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal",
+                         "Shirt", "Sneaker", "Bag", "Ankle boot")
+
+_FASHION_INSTALL = ("install the Debian package with `apt-get install dataset-fashion-mnist` "
+                    "(it puts the idx files under /usr/share/datasets/fashion-mnist/), or pass "
+                    "data_home= a folder holding them")
+
+_IDX_DTYPES = {0x08: np.uint8, 0x09: np.int8, 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4",
+               0x0E: ">f8"}
+
+
+def read_idx(path):
+    """Read one idx file (the MNIST format), gzip-compressed or not, into a numpy array.
+
+    The header is two zero bytes, a type code, the number of dimensions and one
+    big-endian 32-bit size per dimension; the values follow in C order.
+    """
+    path = Path(path)
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    if raw[:2] == b"\x1f\x8b":  # gzip magic, whatever the file name says
+        raw = gzip.decompress(raw)
+    if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] not in _IDX_DTYPES:
+        raise ValueError(f"{path} is not an idx file (header {raw[:4]!r}).")
+    ndim = raw[3]
+    shape = tuple(int(d) for d in np.frombuffer(raw, dtype=">i4", count=ndim, offset=4))
+    dtype = np.dtype(_IDX_DTYPES[raw[2]])
+    offset = 4 + 4 * ndim
+    count = int(np.prod(shape)) if shape else 0
+    if len(raw) - offset != count * dtype.itemsize:
+        raise ValueError(f"{path}: header says shape {shape} but the file holds "
+                         f"{len(raw) - offset} bytes of data.")
+    return np.frombuffer(raw, dtype=dtype, count=count, offset=offset).reshape(shape)
+
+
+def _find_idx(folder, stem):
+    for name in (stem + ".gz", stem):
+        if (folder / name).exists():
+            return folder / name
+    raise FileNotFoundError(
+        f"Fashion-MNIST file {stem}[.gz] not found in {folder}; {_FASHION_INSTALL}."
+    )
+
+
+def load_fashion_mnist(data_home=None):
+    """Zalando's Fashion-MNIST: 70,000 grey 28 x 28 images of 10 kinds of clothing.
+
+    Read from the idx files of the Debian package ``dataset-fashion-mnist``
+    (MIT licence); nothing is downloaded.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        Folder with ``{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]``;
+        ``None`` means ``/usr/share/datasets/fashion-mnist``.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``data`` (70000, 784) float32 pixels scaled to ``[0, 1]``, ``target``
+        (70000,) int64, ``is_test`` (70000,) bool marking the official 10,000
+        test images (the last ones), ``target_names``, ``image_shape`` ``(28, 28)``.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the files are missing; the message says what to install.
+    """
+    folder = Path(data_home) if data_home is not None else FASHION_MNIST_DIR
+    if not folder.is_dir():
+        raise FileNotFoundError(f"Fashion-MNIST folder {folder} does not exist; "
+                                f"{_FASHION_INSTALL}.")
+    images, labels = [], []
+    for part in ("train", "t10k"):
+        img = read_idx(_find_idx(folder, f"{part}-images-idx3-ubyte"))
+        lab = read_idx(_find_idx(folder, f"{part}-labels-idx1-ubyte"))
+        if img.ndim != 3 or lab.ndim != 1 or len(img) != len(lab):
+            raise ValueError(f"Fashion-MNIST {part} files disagree: images {img.shape}, "
+                             f"labels {lab.shape}.")
+        images.append(img)
+        labels.append(lab)
+    n_test = len(labels[1])
+    target = np.concatenate(labels).astype(np.int64)
+    image_shape = tuple(images[0].shape[1:])
+    data = np.concatenate(images).reshape(len(target), -1).astype(np.float32) / 255.0
+    is_test = np.zeros(len(target), dtype=bool)
+    is_test[len(target) - n_test:] = True
+    return Bunch(data=data, target=target, is_test=is_test,
+                 target_names=np.asarray(FASHION_MNIST_CLASSES), image_shape=image_shape)
+
+
+# ---------------------------------------------------------------------- letter
+
+_LETTER_FILE = "mlbench/data/LetterRecognition.rda"
+_LETTER_INSTALL = ("install the Debian package with `apt-get install r-cran-mlbench` "
+                   "(it ships mlbench/data/LetterRecognition.rda)")
+
+
+def _r_library_dirs():
+    dirs = [p for p in os.environ.get("R_LIBS", "").split(os.pathsep) if p]
+    dirs += [p for p in os.environ.get("R_LIBS_SITE", "").split(os.pathsep) if p]
+    dirs += ["/usr/lib/R/site-library", "/usr/local/lib/R/site-library",
+             "/usr/lib/R/library", "/usr/share/R/library"]
+    return [Path(p) for p in dirs]
+
+
+def _letter_file(data_home=None):
+    if data_home is not None:
+        candidates = [Path(data_home) / "LetterRecognition.rda", Path(data_home) / _LETTER_FILE]
+    else:
+        candidates = [d / _LETTER_FILE for d in _r_library_dirs()]
+    for path in candidates:
+        if path.exists():
+            return path
+    raise FileNotFoundError(
+        "LetterRecognition.rda not found (looked in "
+        f"{', '.join(str(c) for c in candidates)}); {_LETTER_INSTALL}."
+    )
+
+
+def load_letter(data_home=None):
+    """UCI Letter Recognition: 20,000 printed capital letters as 16 integer features.
+
+    Read from the R package mlbench as shipped by the Debian package
+    ``r-cran-mlbench``, with the PyPI package ``rdata`` (no R needed); nothing
+    is downloaded.
+
+    Parameters
+    ----------
+    data_home : str or path-like, default=None
+        A folder holding ``LetterRecognition.rda`` (or an R library holding
+        ``mlbench``); ``None`` searches the usual R library folders.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``data`` (20000, 16) float32 features (integers 0-15), ``target``
+        (20000,) int64 letter index, ``target_names`` (``"A"`` .. ``"Z"``),
+        ``feature_names``.
+
+    Raises
+    ------
+    ImportError
+        If ``rdata`` is not installed.
+    FileNotFoundError
+        If the data file is missing; the message says what to install.
+    """
+    if importlib.util.find_spec("rdata") is None:
+        raise ImportError(
+            "load_letter reads an R data file with the PyPI package 'rdata'; install it "
+            "with `pip install rdata` (or `pip install 'sklearn-bdistil[benchmarks]'`)."
+        )
+    path = _letter_file(data_home)
+    import rdata
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # "Unknown encoding. Assumed ASCII."
+        frame = rdata.read_rda(str(path))["LetterRecognition"]
+    letters = frame["lettr"]
+    features = frame.drop(columns="lettr")
+    return Bunch(
+        data=features.to_numpy(dtype=np.float32),
+        target=np.asarray(letters.cat.codes, dtype=np.int64),
+        target_names=np.asarray([str(c) for c in letters.cat.categories]),
+        feature_names=[str(c) for c in features.columns],
     )

@@ -1,0 +1,133 @@
+"""Stage records, and writing / reading them to a checkpoint directory.
+
+A checkpoint directory holds ``meta.json`` (what the fit was: feature count,
+classes, the split seed) and, per kept stage ``k``, ``stage_{k:04d}.pt`` (the
+student's ``state_dict``, tensors only) and ``stage_{k:04d}.json`` (its step,
+edge, student class, losses, cost and the random state after it). Loading
+uses ``torch.load(..., weights_only=True)`` and JSON: nothing in the
+directory can run code. Files are written to a temporary name and renamed,
+so a fit killed mid-write leaves the previous stages intact.
+"""
+
+import json
+import os
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+__all__ = ["StageRecord", "CheckpointDir"]
+
+FORMAT_VERSION = 1
+
+
+@dataclass
+class StageRecord:
+    """One kept stage and the numbers the fit recorded about it."""
+
+    module: torch.nn.Module = field(repr=False)
+    weight: float
+    edge: float
+    student_index: int
+    train_loss: float
+    valid_loss: float
+    flops: float
+
+
+def _atomic_write(path, write):
+    tmp = path.with_name(path.name + ".tmp")
+    write(tmp)
+    os.replace(tmp, path)
+
+
+def _jsonable_classes(classes):
+    return [c.item() if hasattr(c, "item") else str(c) for c in classes]
+
+
+class CheckpointDir:
+    """The checkpoint directory of one fit.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+
+    def _stage_paths(self, k):
+        return self.path / f"stage_{k:04d}.pt", self.path / f"stage_{k:04d}.json"
+
+    def write_meta(self, n_features, classes, split_seed, students):
+        self.path.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT_VERSION, "n_features_in": int(n_features),
+                "classes": _jsonable_classes(classes), "split_seed": int(split_seed),
+                "students": [repr(s) for s in students]}
+        _atomic_write(self.path / "meta.json", lambda p: p.write_text(json.dumps(meta)))
+
+    def read_meta(self):
+        path = self.path / "meta.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def write_stage(self, k, record, rng):
+        """Write stage ``k`` (0-based) and the random state after it."""
+        pt, js = self._stage_paths(k)
+        state = {name: t.detach().cpu() for name, t in record.module.state_dict().items()}
+        _atomic_write(pt, lambda p: torch.save(state, p))
+        info = {key: value for key, value in asdict(record).items() if key != "module"}
+        name, keys, pos, has_gauss, cached = rng.get_state()
+        info["rng_state"] = [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
+        _atomic_write(js, lambda p: p.write_text(json.dumps(info)))
+
+    def read_stages(self, build):
+        """Load the stages in order, stopping at the first incomplete one.
+
+        Parameters
+        ----------
+        build : callable
+            ``build(student_index) -> nn.Module``, a fresh student of that class
+            whose parameters the saved ``state_dict`` replaces.
+
+        Returns
+        -------
+        records : list of StageRecord
+        rng_state : tuple or None
+            For ``RandomState.set_state``, after the last stage.
+        """
+        records, rng_state = [], None
+        for k in range(10**6):
+            pt, js = self._stage_paths(k)
+            if not (pt.exists() and js.exists()):
+                break
+            info = json.loads(js.read_text())
+            module = build(int(info["student_index"]))
+            try:
+                state = torch.load(pt, weights_only=True, map_location="cpu")
+                module.load_state_dict(state)
+            except Exception as exc:  # refused unsafe content, or another architecture
+                raise ValueError(
+                    f"Checkpoint file {str(pt)!r} cannot be loaded as tensors of this "
+                    f"student: {exc}"
+                ) from exc
+            records.append(StageRecord(
+                module=module.eval(), weight=float(info["weight"]), edge=float(info["edge"]),
+                student_index=int(info["student_index"]),
+                train_loss=float(info["train_loss"]), valid_loss=float(info["valid_loss"]),
+                flops=float(info["flops"]),
+            ))
+            name, keys, pos, has_gauss, cached = info["rng_state"]
+            rng_state = (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
+        return records, rng_state
+
+    def check_compatible(self, meta, n_features, classes, students):
+        """Raise ``ValueError`` when the directory belongs to another problem."""
+        expected = {"n_features_in": int(n_features), "classes": _jsonable_classes(classes),
+                    "students": [repr(s) for s in students]}
+        for key, value in expected.items():
+            if meta.get(key) != value:
+                raise ValueError(
+                    f"checkpoint_dir {str(self.path)!r} holds a fit with {key}="
+                    f"{meta.get(key)!r}, but this fit has {key}={value!r}. Use another "
+                    "directory, or delete this one to start over."
+                )
