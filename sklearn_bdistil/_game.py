@@ -39,7 +39,7 @@ def residual_scale(residual):
         The standard deviation of all entries, or 0.0 when the residual is
         constant (the ensemble already matches the teacher up to a shift).
     """
-    scale = float(residual.double().std(unbiased=False))
+    scale = float(residual.std(unbiased=False))
     return scale if scale > 1e-12 else 0.0
 
 
@@ -65,15 +65,20 @@ def signed_weights(residual, eta, scale):
     Returns
     -------
     D : torch.Tensor of shape (n_rows, n_classes), float32
+        Computed in float32: with ``a <= log_z`` every exponent is at most 0,
+        so nothing overflows, and weights below float32's range are zero.
     """
-    r = residual.double()
     if scale <= 0.0:
         return torch.zeros_like(residual, dtype=torch.float32)
-    a = (eta / scale) * r
-    log_z = torch.logsumexp(torch.cat([a.reshape(-1), -a.reshape(-1)]), dim=0)
-    k_plus = torch.exp(a - log_z)
-    k_minus = torch.exp(-a - log_z)
-    return (k_plus - k_minus).to(torch.float32)
+    a = residual.float() * (eta / scale)
+    # log of the joint normaliser sum(exp(a)) + sum(exp(-a)), without forming
+    # [a, -a]: the transfer set can have millions of rows
+    log_z = torch.logaddexp(torch.logsumexp(a.reshape(-1), 0),
+                            torch.logsumexp(-a.reshape(-1), 0))
+    k_plus, k_minus = torch.exp(a - log_z), torch.exp(-a - log_z)
+    # renormalise: at extreme magnitudes float32 loses log_z's last digits
+    total = k_plus.sum(dtype=torch.float64) + k_minus.sum(dtype=torch.float64)
+    return (k_plus - k_minus) / float(total)
 
 
 def edge(weights, student_logits):
@@ -90,4 +95,4 @@ def edge(weights, student_logits):
     -------
     edge : float
     """
-    return float((weights.double() * torch.tanh(student_logits.double())).sum())
+    return float((weights * torch.tanh(student_logits)).sum(dtype=torch.float64))

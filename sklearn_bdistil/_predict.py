@@ -92,6 +92,8 @@ class StagedPredictorMixin:
         modules = self.estimators_
         if device.type != "cpu":  # the fitted modules stay on the CPU, picklable anywhere
             modules = [copy.deepcopy(m).to(device) for m in modules]
+        if not X.flags.writeable:  # torch warns on read-only buffers (e.g. from pandas)
+            X = X.copy()
         return torch.as_tensor(X, dtype=torch.float32, device=device), modules
 
     def _prefix_logits(self, X, n_stages=None, max_cost=None, fresh=False):

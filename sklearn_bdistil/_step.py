@@ -8,19 +8,39 @@ grid kept landing on its upper end in early experiments.
 
 import torch
 
-from sklearn_bdistil._loss import distillation_loss
-
 __all__ = ["line_search"]
 
 
-def _derivatives(ensemble, student, teacher, a, temperature):
-    """First and second derivative of the mean KD loss in ``a``."""
-    p = torch.softmax((ensemble + a * student) / temperature, dim=1)
-    q = torch.softmax(teacher / temperature, dim=1)
-    first = temperature * ((p - q) * student).sum(dim=1).mean()
-    pf = (p * student).sum(dim=1)
-    second = ((p * student**2).sum(dim=1) - pf**2).mean()
-    return float(first), float(second)
+class _Objective:
+    """``KD_tau(F + a f ; G)`` and its first two derivatives in ``a``.
+
+    Works in the logits' float32 with float64 reductions, and computes the
+    teacher's softmax once: a line search over a million rows then needs a
+    few float32 temporaries of the logits' size, not float64 copies.
+    """
+
+    def __init__(self, ensemble, student, teacher, temperature):
+        self.F, self.f, self.tau = ensemble, student, temperature
+        self.log_q = torch.log_softmax(teacher / temperature, dim=1)
+        self.neg_entropy = float((self.log_q.exp() * self.log_q).sum(dtype=torch.float64))
+        self.n = len(ensemble)
+
+    def _log_p(self, a):
+        return torch.log_softmax((self.F + a * self.f) / self.tau, dim=1)
+
+    def loss(self, a):
+        """Mean ``tau**2 * KL(q || p_a)``."""
+        cross = float((self.log_q.exp() * self._log_p(a)).sum(dtype=torch.float64))
+        return self.tau**2 * (self.neg_entropy - cross) / self.n
+
+    def derivatives(self, a):
+        p = self._log_p(a).exp_()
+        pf = (p * self.f).sum(dim=1)
+        qf = (self.log_q.exp() * self.f).sum(dim=1)
+        first = self.tau * float((pf - qf).sum(dtype=torch.float64)) / self.n
+        pf2 = (p.mul_(self.f).mul_(self.f)).sum(dim=1)
+        second = float((pf2 - pf * pf).sum(dtype=torch.float64)) / self.n
+        return first, second
 
 
 def line_search(ensemble, student, teacher, temperature=1.0, max_iter=50, tol=1e-6):
@@ -45,28 +65,24 @@ def line_search(ensemble, student, teacher, temperature=1.0, max_iter=50, tol=1e
         The minimiser, ``>= 0``; ``0.0`` when moving along ``f`` does not lower
         the loss at all.
     """
-    ensemble, student, teacher = (t.double() for t in (ensemble, student, teacher))
-
-    def loss(a):
-        return float(distillation_loss(ensemble + a * student, teacher, temperature))
-
-    first, _ = _derivatives(ensemble, student, teacher, 0.0, temperature)
+    objective = _Objective(ensemble, student, teacher, temperature)
+    first, _ = objective.derivatives(0.0)
     if not first < 0.0:  # also catches NaN
         return 0.0
-    a, current = 0.0, loss(0.0)
+    a, current = 0.0, objective.loss(0.0)
+    scale = max(float(student.abs().mean()) ** 2, 1e-12)
     for _ in range(max_iter):
-        first, second = _derivatives(ensemble, student, teacher, a, temperature)
+        first, second = objective.derivatives(a)
         if abs(first) < 1e-12:
             break
-        if second > 1e-12:
-            step = -first / second
-        else:  # flat curvature: move by the gradient, scaled to the logits
-            step = -first / max(float(student.abs().mean()) ** 2, 1e-12)
+        # Newton where the curvature is informative, else a gradient step
+        # scaled to the logits
+        step = -first / second if second > 1e-12 else -first / scale
         # Backtrack: the loss is convex, so halving the step always ends
         # below the current point unless we are already at the minimum.
         for _ in range(30):
             candidate = max(a + step, 0.0)
-            value = loss(candidate)
+            value = objective.loss(candidate)
             if value <= current:
                 break
             step /= 2.0

@@ -106,16 +106,18 @@ def _module_device(module):
 
 @torch.no_grad()
 def _torch_logits(module, X, batch_size):
+    from sklearn_bdistil._find_wl import forward_in_batches
+
     device = _module_device(module)
-    was_training = module.training
-    module.eval()
-    try:
-        parts = [module(torch.as_tensor(X[i:i + batch_size], dtype=torch.float32,
-                                        device=device)).float().cpu()
-                 for i in range(0, len(X), batch_size)]
-    finally:
-        module.train(was_training)
-    return torch.cat(parts).numpy()
+    out = np.empty((len(X), 0), dtype=np.float32)
+    for start in range(0, len(X), batch_size):
+        rows = torch.as_tensor(X[start:start + batch_size], dtype=torch.float32,
+                               device=device)
+        part = forward_in_batches(module, rows, batch_size).float().cpu().numpy()
+        if start == 0:  # one preallocated output: see forward_in_batches
+            out = np.empty((len(X), *part.shape[1:]), dtype=np.float32)
+        out[start:start + len(part)] = part
+    return out
 
 
 def _log_proba(proba):
@@ -146,9 +148,12 @@ def teacher_logits(teacher, X, batch_size=8192):
     if isinstance(teacher, torch.nn.Module):
         out = _torch_logits(teacher, X, batch_size)
     else:
-        out = np.concatenate([_estimator_logits(teacher, X[i:i + batch_size])
-                              for i in range(0, X.shape[0], batch_size)])
-    out = np.asarray(out, dtype=np.float32)
+        out = np.empty((X.shape[0], 0), dtype=np.float32)
+        for start in range(0, X.shape[0], batch_size):
+            part = np.asarray(_estimator_logits(teacher, X[start:start + batch_size]))
+            if start == 0:
+                out = np.empty((X.shape[0], *part.shape[1:]), dtype=np.float32)
+            out[start:start + len(part)] = part
     if out.ndim != 2:
         raise ValueError(
             f"The teacher returned outputs of shape {out.shape}; expected "
