@@ -3,11 +3,12 @@
 from sklearn_bdistil._classifier import BDistilClassifier
 from sklearn_bdistil._predict import early_exit_curve
 from sklearn_bdistil.exceptions import EarlyStoppingWarning, FitInterruptedWarning
-from sklearn_bdistil.students import Conv1dStudent, MLPStudent
+from sklearn_bdistil.students import Conv1dStudent, Conv2dStudent, MLPStudent
 
 __all__ = [
     "BDistilClassifier",
     "Conv1dStudent",
+    "Conv2dStudent",
     "EarlyStoppingWarning",
     "FitInterruptedWarning",
     "MLPStudent",

@@ -27,12 +27,21 @@ class StageRecord:
     """One kept stage and the numbers the fit recorded about it."""
 
     module: torch.nn.Module = field(repr=False)
+    connection: torch.nn.Module = field(repr=False)
     weight: float
     edge: float
     student_index: int
     train_loss: float
     valid_loss: float
     flops: float
+
+
+def _container(module, connection):
+    """Student and connection under one ``state_dict`` (keys ``student.*``, ``connection.*``)."""
+    parts = {"student": module}
+    if connection is not None:
+        parts["connection"] = connection
+    return torch.nn.ModuleDict(parts)
 
 
 def _atomic_write(path, write):
@@ -59,11 +68,11 @@ class CheckpointDir:
     def _stage_paths(self, k):
         return self.path / f"stage_{k:04d}.pt", self.path / f"stage_{k:04d}.json"
 
-    def write_meta(self, n_features, classes, split_seed, students):
+    def write_meta(self, n_features, classes, split_seed, students, connection):
         self.path.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT_VERSION, "n_features_in": int(n_features),
                 "classes": _jsonable_classes(classes), "split_seed": int(split_seed),
-                "students": [repr(s) for s in students]}
+                "students": [repr(s) for s in students], "connection": repr(connection)}
         _atomic_write(self.path / "meta.json", lambda p: p.write_text(json.dumps(meta)))
 
     def read_meta(self):
@@ -73,9 +82,11 @@ class CheckpointDir:
     def write_stage(self, k, record, rng):
         """Write stage ``k`` (0-based) and the random state after it."""
         pt, js = self._stage_paths(k)
-        state = {name: t.detach().cpu() for name, t in record.module.state_dict().items()}
+        state = {name: t.detach().cpu()
+                 for name, t in _container(record.module, record.connection).state_dict().items()}
         _atomic_write(pt, lambda p: torch.save(state, p))
-        info = {key: value for key, value in asdict(record).items() if key != "module"}
+        info = {key: value for key, value in asdict(record).items()
+                if key not in ("module", "connection")}
         name, keys, pos, has_gauss, cached = rng.get_state()
         info["rng_state"] = [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
         _atomic_write(js, lambda p: p.write_text(json.dumps(info)))
@@ -86,8 +97,10 @@ class CheckpointDir:
         Parameters
         ----------
         build : callable
-            ``build(student_index) -> nn.Module``, a fresh student of that class
-            whose parameters the saved ``state_dict`` replaces.
+            ``build(student_index, previous) -> (student, connection)``: a fresh
+            stage of that student class, connected to ``previous`` (the last
+            loaded ``(student, connection)`` or ``None``), whose parameters the
+            saved ``state_dict`` replaces.
 
         Returns
         -------
@@ -101,17 +114,19 @@ class CheckpointDir:
             if not (pt.exists() and js.exists()):
                 break
             info = json.loads(js.read_text())
-            module = build(int(info["student_index"]))
+            previous = (records[-1].module, records[-1].connection) if records else None
+            module, connection = build(int(info["student_index"]), previous)
             try:
                 state = torch.load(pt, weights_only=True, map_location="cpu")
-                module.load_state_dict(state)
+                _container(module, connection).load_state_dict(state)
             except Exception as exc:  # refused unsafe content, or another architecture
                 raise ValueError(
                     f"Checkpoint file {str(pt)!r} cannot be loaded as tensors of this "
                     f"student: {exc}"
                 ) from exc
             records.append(StageRecord(
-                module=module.eval(), weight=float(info["weight"]), edge=float(info["edge"]),
+                module=module.eval(), connection=connection, weight=float(info["weight"]),
+                edge=float(info["edge"]),
                 student_index=int(info["student_index"]),
                 train_loss=float(info["train_loss"]), valid_loss=float(info["valid_loss"]),
                 flops=float(info["flops"]),
@@ -120,10 +135,10 @@ class CheckpointDir:
             rng_state = (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
         return records, rng_state
 
-    def check_compatible(self, meta, n_features, classes, students):
+    def check_compatible(self, meta, n_features, classes, students, connection):
         """Raise ``ValueError`` when the directory belongs to another problem."""
         expected = {"n_features_in": int(n_features), "classes": _jsonable_classes(classes),
-                    "students": [repr(s) for s in students]}
+                    "students": [repr(s) for s in students], "connection": repr(connection)}
         for key, value in expected.items():
             if meta.get(key) != value:
                 raise ValueError(

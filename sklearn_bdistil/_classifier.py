@@ -3,28 +3,34 @@
 import os
 import time
 import warnings
-from dataclasses import dataclass
 from numbers import Integral, Real
 
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from sklearn_bdistil import _teacher
 from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord
-from sklearn_bdistil._cost import module_flops, module_latency, module_params, teacher_flops
-from sklearn_bdistil._find_wl import forward_in_batches, train_student
+from sklearn_bdistil._cost import stage_flops, stage_latency, stage_params, teacher_flops
+from sklearn_bdistil._find_wl import ConnectedTrainer, train_student
 from sklearn_bdistil._game import centred_residual, edge, residual_scale, signed_weights
 from sklearn_bdistil._loss import distillation_loss, pack_targets
 from sklearn_bdistil._predict import StagedPredictorMixin, resolve_device
 from sklearn_bdistil._step import line_search
+from sklearn_bdistil._transfer import Transfer
 from sklearn_bdistil.exceptions import EarlyStoppingWarning, FitInterruptedWarning
 from sklearn_bdistil.students import MLPStudent
 from sklearn_bdistil.students._base import build_student
+from sklearn_bdistil.students._connections import (
+    CONNECTIONS,
+    check_connectable,
+    make_connection,
+    state_layout,
+)
 
 __all__ = ["BDistilClassifier"]
 
@@ -36,50 +42,6 @@ DEFAULT_STUDENTS = (MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,)))
 
 class _Stop(Exception):
     """Raised inside a round to end the fit early, with the reason as message."""
-
-
-@dataclass
-class _Transfer:
-    """The transfer set of one fit, resident on the training device.
-
-    Training rows ``X`` with teacher logits ``G`` and ensemble logits ``F``;
-    held-out rows ``Xv``, ``Gv``, ``Fv`` (possibly empty); and ``level``, the
-    index of the current student class on the escalation ladder.
-    """
-
-    X: torch.Tensor
-    G: torch.Tensor
-    F: torch.Tensor
-    Xv: torch.Tensor
-    Gv: torch.Tensor
-    Fv: torch.Tensor
-    level: int = 0
-
-    @classmethod
-    def on_device(cls, X, G, train, valid, device):
-        def as_tensor(a):
-            return torch.as_tensor(a, dtype=torch.float32, device=device)
-
-        G_train, G_valid = as_tensor(G[train]), as_tensor(G[valid])
-        return cls(as_tensor(X[train]), G_train, torch.zeros_like(G_train),
-                   as_tensor(X[valid]), G_valid, torch.zeros_like(G_valid))
-
-    def add_stage(self, module, weight, batch_size):
-        """Add a fitted stage's contribution to ``F`` and ``Fv`` (warm start, resume)."""
-        device = self.X.device
-        self.F += weight * forward_in_batches(module.to(device), self.X, batch_size)
-        if self.has_valid:
-            self.Fv += weight * forward_in_batches(module, self.Xv, batch_size)
-        module.cpu()
-
-    @property
-    def has_valid(self):
-        return self.Xv.shape[0] > 0
-
-    @property
-    def acceptance(self):
-        """Which distillation loss a stage must lower."""
-        return "held-out" if self.has_valid else "training"
 
 
 class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
@@ -110,6 +72,15 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         ``[MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,))]``.
     n_estimators : int, default=10
         Maximum number of stages ``T``.
+    connection : {"none", "dense", "residual", "gru", "lstm"} or callable, default="none"
+        How student ``t`` reads the last hidden features of student ``t - 1``
+        (frozen; cached for the transfer set, so a round trains one student):
+        see :mod:`sklearn_bdistil.students._connections`. A callable
+        ``factory(body_width, prev_width) -> nn.Module`` mapping ``(z, h_prev)``
+        to hidden features of width ``body_width`` is a custom connection.
+        Needs students with a ``features`` method and a linear ``head``
+        (:class:`~sklearn_bdistil.students.StudentNet`, as the built-in
+        factories return).
     eta : float, default=1.0
         Inverse temperature of the distribution player, applied to residuals
         divided by their standard deviation (so it is dimensionless).
@@ -172,6 +143,9 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         Only when ``X`` has string feature names.
     estimators_ : list of torch.nn.Module
         The kept students, in order, on the CPU in eval mode.
+    connections_ : list of torch.nn.Module or None
+        The connection of each stage (``None`` for the first stage and
+        without connections).
     estimator_weights_ : ndarray of shape (n_estimators_,)
         Step ``a_t`` of each stage.
     edges_ : ndarray of shape (n_estimators_,)
@@ -244,6 +218,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
         "teacher_cost": [Interval(Real, 0, None, closed="neither"), None],
+        "connection": [StrOptions(set(CONNECTIONS)), callable],
         "warm_start": ["boolean"],
         "checkpoint_dir": [str, os.PathLike, None],
         "device": [str, torch.device],
@@ -251,7 +226,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
     }
 
-    def __init__(self, teacher, students=None, *, n_estimators=10, eta=1.0,
+    def __init__(self, teacher, students=None, *, n_estimators=10, connection="none", eta=1.0,
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
                  temperature=1.0, learning_rate=0.5, max_epochs=20,
                  batch_size=256, lr=0.01, optimizer=torch.optim.Adam,
@@ -261,6 +236,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.teacher = teacher
         self.students = students
         self.n_estimators = n_estimators
+        self.connection = connection
         self.eta = eta
         self.gamma = gamma
         self.barrier_strength = barrier_strength
@@ -311,15 +287,16 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         records, rng, split_seed = self._resume(previous, X.shape[1], students)
 
         train, valid = self._split(X.shape[0], split_seed)
-        t = _Transfer.on_device(X, G, train, valid, device)
+        t = Transfer.on_device(X, G, train, valid, device, self.connection != "none")
         initial = (self._kd(t.F, t.G), self._kd(t.Fv, t.Gv))
         for record in records:
-            t.add_stage(record.module, record.weight, self.predict_batch_size)
+            t.replay(record.module, record.connection, record.weight, self.predict_batch_size)
             t.level = record.student_index
         checkpoint = None
         if self.checkpoint_dir is not None:
             checkpoint = CheckpointDir(self.checkpoint_dir)
-            checkpoint.write_meta(X.shape[1], self.classes_, split_seed, students)
+            checkpoint.write_meta(X.shape[1], self.classes_, split_seed, students,
+                                  self.connection)
 
         rejected, attempt = 0, 0
         try:
@@ -330,6 +307,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 record = self._boost(
                     t, students, rng, last.train_loss if last else initial[0],
                     last.valid_loss if last else initial[1], attempt,
+                    (last.module, last.connection) if last else None,
                 )
                 if record is None:
                     rejected += 1
@@ -382,10 +360,10 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 f"{self.n_estimators_} stages already fitted when warm_start=True."
             )
         records = [
-            StageRecord(module=m, weight=a, edge=e, student_index=int(i), train_loss=lt,
-                        valid_loss=lv, flops=c)
-            for m, a, e, i, lt, lv, c in zip(
-                self.estimators_, self.estimator_weights_, self.edges_,
+            StageRecord(module=m, connection=k, weight=a, edge=e, student_index=int(i),
+                        train_loss=lt, valid_loss=lv, flops=c)
+            for m, k, a, e, i, lt, lv, c in zip(
+                self.estimators_, self.connections_, self.estimator_weights_, self.edges_,
                 self.student_indices_, self.train_loss_[1:], self.validation_loss_[1:],
                 self.stage_costs_, strict=True)
         ]
@@ -408,9 +386,10 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             checkpoint = CheckpointDir(self.checkpoint_dir)
             meta = checkpoint.read_meta()
             if meta is not None:
-                checkpoint.check_compatible(meta, n_features, self.classes_, students)
+                checkpoint.check_compatible(meta, n_features, self.classes_, students,
+                                            self.connection)
                 records, rng_state = checkpoint.read_stages(
-                    lambda i: build_student(students[i], n_features, len(self.classes_), 0))
+                    lambda i, previous: self._build_stage(students[i], n_features, previous, 0))
                 if records:
                     rng = np.random.RandomState()
                     rng.set_state(rng_state)
@@ -420,6 +399,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def _set_fitted_stages(self, records, initial, n_features):
         self.estimators_ = [r.module for r in records]
+        self.connections_ = [r.connection for r in records]
         self.n_estimators_ = len(records)
         self.estimator_weights_ = np.asarray([r.weight for r in records], dtype=np.float64)
         self.edges_ = np.asarray([r.edge for r in records], dtype=np.float64)
@@ -432,46 +412,77 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         """Per-stage FLOPs, parameters and measured CPU latency; the teacher's FLOPs."""
         self.stage_costs_ = np.asarray(flops, dtype=np.float64)
         self.cumulative_costs_ = np.cumsum(self.stage_costs_)
-        self.stage_params_ = np.asarray([module_params(m) for m in self.estimators_],
+        stages = list(zip(self.estimators_, self.connections_, strict=True))
+        self.stage_params_ = np.asarray([stage_params(m, c) for m, c in stages],
                                         dtype=np.int64)
+        widths = ([None] + [self._state_width(m, c) for m, c in stages])[:len(stages)]
         self.stage_latency_ = np.asarray(
-            [[module_latency(m, n_features, b) for b in LATENCY_BATCH_SIZES]
-             for m in self.estimators_], dtype=np.float64).reshape(-1, 2)
+            [[stage_latency(m, c, n_features, w, b) for b in LATENCY_BATCH_SIZES]
+             for (m, c), w in zip(stages, widths, strict=True)],
+            dtype=np.float64).reshape(-1, 2)
         self.teacher_cost_ = (float(self.teacher_cost) if self.teacher_cost is not None
                               else teacher_flops(self.teacher_, n_features))
 
-    def _find_wl(self, factory, t, targets, device, seed):
-        """Build and train one student; ``(module, f)`` or ``(None, None)``.
+    def _state_width(self, student, connection):
+        """Width of the state a stage hands to the next one (``None``: unconnected)."""
+        if self.connection == "none":
+            return None
+        width, has_cell = state_layout(student, connection)
+        return 2 * width if has_cell else width
+
+    def _build_stage(self, factory, n_features, previous, seed):
+        """A fresh student and, after a first stage, its connection to ``previous``.
+
+        ``previous`` is the previous stage's ``(student, connection)`` or ``None``.
+        """
+        student = build_student(factory, n_features, len(self.classes_), seed)
+        if self.connection == "none":
+            return student, None
+        check_connectable(student, factory)
+        if previous is None:
+            return student, None
+        prev_width, prev_has_cell = state_layout(*previous)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            connection = make_connection(self.connection, student.head.in_features,
+                                         prev_width, prev_has_cell)
+        return student, connection
+
+    def _find_wl(self, factory, t, targets, previous, seed):
+        """Build and train one stage; ``(student, connection, train outputs)`` or ``None``.
 
         A student whose loss or outputs turn non-finite is retrained once with
         a ten times smaller learning rate, then given up (never added).
         """
+        inputs = t.inputs()
         for lr in (self.lr, self.lr / 10):
-            module = build_student(factory, t.X.shape[1], t.G.shape[1], seed)
+            student, connection = self._build_stage(factory, t.X.shape[1], previous, seed)
+            module = (student if connection is None
+                      else ConnectedTrainer(student, connection, t.X.shape[1]))
             net = train_student(
-                module.to(device), t.X, targets, seed=seed,
+                module.to(t.X.device), inputs, targets, seed=seed,
                 max_epochs=self.max_epochs, batch_size=self.batch_size, lr=lr,
                 optimizer=self.optimizer, temperature=self.temperature,
                 barrier_strength=self.barrier_strength,
-                barrier_delta=self.barrier_delta, device=device,
+                barrier_delta=self.barrier_delta, device=t.X.device,
             )
             if net.interrupted_:
                 raise KeyboardInterrupt
-            module = net.module_.eval()
-            f = forward_in_batches(module, t.X, self.predict_batch_size)
+            out = t.outputs(student, connection, self.predict_batch_size)
             losses = net.history[:, "train_loss"] if len(net.history) else [float("nan")]
-            if torch.isfinite(f).all() and np.isfinite(losses).all():
-                return module, f
+            if torch.isfinite(out[0]).all() and np.isfinite(losses).all():
+                return student.eval(), connection, out
             if self.verbose:
                 print(f"  {factory!r}: non-finite loss with lr={lr:g}")
-        return None, None
+        return None
 
-    def _boost(self, t, students, rng, train_loss, valid_loss, attempt):
+    def _boost(self, t, students, rng, train_loss, valid_loss, attempt, previous):
         """One round on the transfer set ``t``; a :class:`StageRecord` or ``None``.
 
         ``None`` means the round's stage is rejected (it does not lower the
         loss, or its training diverged); ``_Stop`` ends the fit. Moves
         ``t.level`` up the ladder when a student class is not a weak learner.
+        ``previous`` is the last kept ``(student, connection)``, or ``None``.
         """
         residual = centred_residual(t.G, t.F)
         scale = residual_scale(residual)
@@ -481,10 +492,11 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         targets = pack_targets(t.G, t.F, D)
         for level in range(t.level, len(students)):
             seed = int(rng.randint(np.iinfo(np.int32).max))
-            module, f = self._find_wl(students[level], t, targets, t.X.device, seed)
-            if module is None:
+            found = self._find_wl(students[level], t, targets, previous, seed)
+            if found is None:
                 return self._reject(attempt, "its training diverged")
-            e = edge(D, f)
+            student, connection, out = found
+            e = edge(D, out[0])
             if e >= self.gamma:
                 break
             if self.verbose and level + 1 < len(students):
@@ -496,21 +508,23 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 f"(last edge {e:.4f}); larger students may be needed"
             )
         t.level = level  # never back to a cheaper class
+        f = out[0]
         a = self.learning_rate * line_search(t.F, f, t.G, self.temperature)
         if a <= 0.0:
             return self._reject(attempt, "no positive step lowers the training loss")
         new_train = self._kd(t.F + a * f, t.G)
-        fv = (forward_in_batches(module, t.Xv, self.predict_batch_size) if t.has_valid
-              else torch.zeros_like(t.Fv))
-        new_valid = self._kd(t.Fv + a * fv, t.Gv)
+        valid_out = t.outputs(student, connection, self.predict_batch_size, valid=True)
+        new_valid = self._kd(t.Fv + a * valid_out[0], t.Gv)
         improved = new_valid < valid_loss if t.has_valid else new_train < train_loss
         if not improved:
             return self._reject(attempt, f"it does not lower the {t.acceptance} loss")
-        t.F += a * f
-        t.Fv += a * fv
-        return StageRecord(module=module.cpu(), weight=a, edge=e, student_index=level,
-                           train_loss=new_train, valid_loss=new_valid,
-                           flops=module_flops(module, t.X.shape[1]))
+        prev_width = None if t.S is None else t.S.shape[1]
+        t.accept(a, out, valid_out)
+        flops = stage_flops(student, connection, t.X.shape[1], prev_width)
+        return StageRecord(module=student.cpu(),
+                           connection=None if connection is None else connection.cpu(),
+                           weight=a, edge=e, student_index=level, train_loss=new_train,
+                           valid_loss=new_valid, flops=flops)
 
     def _reject(self, attempt, why):
         if self.verbose:

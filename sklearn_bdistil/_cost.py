@@ -13,7 +13,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["module_flops", "module_latency", "module_params", "teacher_flops"]
+__all__ = ["module_flops", "module_latency", "module_params", "stage_flops", "stage_latency",
+           "stage_params", "teacher_flops"]
 
 
 @torch.no_grad()
@@ -30,6 +31,49 @@ def module_flops(module, n_features_in):
     finally:
         module.train(was_training)
     return float(counter.get_total_flops())
+
+
+def _stage_call(student, connection, state_width):
+    """A module running one stage (student, and connection when there is one)."""
+    from sklearn_bdistil.students._connections import stage_forward
+
+    if state_width is None:
+        return student
+
+    class _Stage(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.student, self.connection = student, connection
+
+        def forward(self, x):
+            # the previous state is part of the input row: its width is fixed
+            n_features = x.shape[1] - state_width
+            return stage_forward(self.student, self.connection, x[:, :n_features],
+                                 x[:, n_features:])[0]
+
+    return _Stage()
+
+
+def stage_flops(student, connection, n_features_in, state_width=None):
+    """FLOPs per row of one stage: the student and its connection.
+
+    ``state_width`` is the width of the previous stage's state (``None`` for
+    an unconnected stage or the first stage).
+    """
+    width = 0 if state_width is None else state_width
+    return module_flops(_stage_call(student, connection, state_width), n_features_in + width)
+
+
+def stage_params(student, connection):
+    """Parameters of one stage: the student and its connection."""
+    return module_params(student) + (0 if connection is None else module_params(connection))
+
+
+def stage_latency(student, connection, n_features_in, state_width, batch_size):
+    """Measured seconds per row of one stage (see :func:`module_latency`)."""
+    width = 0 if state_width is None else state_width
+    return module_latency(_stage_call(student, connection, state_width),
+                          n_features_in + width, batch_size)
 
 
 def module_params(module):

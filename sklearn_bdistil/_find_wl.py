@@ -12,10 +12,13 @@ skorch criterion.
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PassthroughScoring
+from torch import nn
 
 from sklearn_bdistil._loss import DistillationCriterion
+from sklearn_bdistil.students._connections import stage_forward
 
-__all__ = ["TensorBatchIterator", "FindWLNet", "train_student", "forward_in_batches"]
+__all__ = ["ConnectedTrainer", "FindWLNet", "TensorBatchIterator", "forward_in_batches",
+           "stage_outputs", "train_student"]
 
 
 class TensorBatchIterator:
@@ -130,22 +133,61 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
     return net
 
 
-@torch.no_grad()
-def forward_in_batches(module, X, batch_size):
-    """Logits of ``module`` on ``X`` (a tensor on the module's device), in eval mode.
+class ConnectedTrainer(nn.Module):
+    """A connected stage as one skorch module: the previous state rides in ``X``.
 
-    Batches are written into one preallocated output: concatenating a list
-    of per-batch outputs fragments the CPU heap, which then holds on to every
-    batch's activations (about 1 GB for a million rows).
+    skorch feeds rows of ``[x | s_{t-1}]``; the first ``n_features`` columns
+    are the input row, the rest the frozen previous stage's cached state.
     """
-    was_training = module.training
-    module.eval()
+
+    def __init__(self, student, connection, n_features):
+        super().__init__()
+        self.student = student
+        self.connection = connection
+        self.n_features = n_features
+
+    def forward(self, xs):
+        x, state = xs[:, :self.n_features], xs[:, self.n_features:]
+        return stage_forward(self.student, self.connection, x, state)[0]
+
+
+@torch.no_grad()
+def stage_outputs(student, connection, X, state, batch_size, with_state):
+    """``(logits, new state)`` of one stage on ``X``, in batches, in eval mode.
+
+    ``state`` is the previous stage's state for the same rows (``None`` before
+    the first stage). Without ``with_state`` the student runs as a plain
+    module and the returned state is ``None``. Batches are written into
+    preallocated outputs: concatenating a list of per-batch outputs fragments
+    the CPU heap, which then holds on to every batch's activations (about
+    1 GB for a million rows).
+    """
+    modules = [m for m in (student, connection) if m is not None]
+    modes = [m.training for m in modules]
+    for m in modules:
+        m.eval()
     try:
-        first = module(X[:batch_size])
-        out = first.new_empty((len(X), *first.shape[1:]))
-        out[:len(first)] = first
-        for start in range(batch_size, len(X), batch_size):
-            out[start:start + batch_size] = module(X[start:start + batch_size])
-        return out
+        logits = states = None
+        for start in range(0, max(len(X), 1), batch_size):
+            rows = slice(start, start + batch_size)
+            if with_state:
+                out, new = stage_forward(student, connection, X[rows],
+                                         None if state is None else state[rows])
+            else:
+                out, new = student(X[rows]), None
+            if logits is None:
+                logits = out.new_empty((len(X), *out.shape[1:]))
+                if new is not None:
+                    states = new.new_empty((len(X), *new.shape[1:]))
+            logits[rows] = out
+            if new is not None:
+                states[rows] = new
+        return logits, states
     finally:
-        module.train(was_training)
+        for m, mode in zip(modules, modes, strict=True):
+            m.train(mode)
+
+
+def forward_in_batches(module, X, batch_size):
+    """Logits of ``module`` on ``X`` (a tensor on the module's device), in eval mode."""
+    return stage_outputs(module, None, X, None, batch_size, with_state=False)[0]

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from sklearn_bdistil._find_wl import forward_in_batches
+from sklearn_bdistil._find_wl import stage_outputs
 
 __all__ = ["StagedPredictorMixin", "early_exit_curve", "resolve_device"]
 
@@ -87,11 +87,13 @@ class StagedPredictorMixin:
         return int(n_stages)
 
     def _prediction_setup(self, X):
+        """``X`` as a float32 tensor, and ``(student, connection)`` per stage, on the device."""
         X = validate_data(self, X, reset=False, dtype=_DTYPES)
         device = resolve_device(self.device, fallback=True)
-        modules = self.estimators_
+        modules = list(zip(self.estimators_, self.connections_, strict=True))
         if device.type != "cpu":  # the fitted modules stay on the CPU, picklable anywhere
-            modules = [copy.deepcopy(m).to(device) for m in modules]
+            modules = [tuple(None if m is None else copy.deepcopy(m).to(device)
+                             for m in stage) for stage in modules]
         if not X.flags.writeable:  # torch warns on read-only buffers (e.g. from pandas)
             X = X.copy()
         return torch.as_tensor(X, dtype=torch.float32, device=device), modules
@@ -108,10 +110,17 @@ class StagedPredictorMixin:
         # float32 like the students' outputs: no per-stage dtype conversion
         F = torch.zeros(X_t.shape[0], len(self.classes_), device=X_t.device)
         yield F
-        for module, a in zip(modules[:n], self.estimator_weights_[:n], strict=True):
-            f = forward_in_batches(module, X_t, self.predict_batch_size)
+        with_state, state = self._carries_state(), None
+        for (student, connection), a in zip(modules[:n], self.estimator_weights_[:n],
+                                            strict=True):
+            f, state = stage_outputs(student, connection, X_t, state, self.predict_batch_size,
+                                     with_state)
             F = torch.add(F, f, alpha=a) if fresh else F.add_(f, alpha=a)
             yield F
+
+    def _carries_state(self):
+        """Whether stages hand hidden states to their successors (connections)."""
+        return any(c is not None for c in self.connections_)
 
     def _staged_logits(self, X):
         stages = self._prefix_logits(X, fresh=True)
@@ -213,16 +222,22 @@ class StagedPredictorMixin:
         F = torch.zeros(X_t.shape[0], len(self.classes_), device=X_t.device)
         used = np.zeros(X_t.shape[0], dtype=np.intp)
         active = np.arange(X_t.shape[0])
-        for k, (module, a) in enumerate(zip(modules, self.estimator_weights_, strict=True)):
+        with_state, state = self._carries_state(), None  # state: of the active rows
+        for k, ((student, connection), a) in enumerate(
+                zip(modules, self.estimator_weights_, strict=True)):
             if not len(active):
                 break
             rows = torch.as_tensor(active, device=X_t.device)
-            f = forward_in_batches(module, X_t[rows], self.predict_batch_size)
+            f, state = stage_outputs(student, connection, X_t[rows], state,
+                                     self.predict_batch_size, with_state)
             # the same float32 arithmetic as the staged methods
             F_rows = torch.add(F[rows], f, alpha=a)
             F[rows] = F_rows
             used[active] = k + 1
-            active = active[_confidence(F_rows.cpu().numpy(), confidence) < threshold]
+            keep = _confidence(F_rows.cpu().numpy(), confidence) < threshold
+            active = active[keep]
+            if state is not None:
+                state = state[torch.as_tensor(keep, device=state.device)]
         F = F.cpu().numpy()
         return self.classes_[np.argmax(F, axis=1)], used
 

@@ -13,6 +13,8 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from sklearn_bdistil.students._connections import stage_forward
+
 __all__ = ["StagedEnsembleModule", "to_torch", "to_onnx"]
 
 
@@ -24,20 +26,33 @@ class StagedEnsembleModule(nn.Module):
     students : list of torch.nn.Module
     weights : sequence of float
         Stage weights ``a_t``.
+    connections : list of torch.nn.Module or None, default=None
+        Each stage's connection to the previous one (``None`` entries for
+        unconnected stages); the hidden state is carried from stage to stage.
     """
 
-    def __init__(self, students, weights):
+    def __init__(self, students, weights, connections=None):
         super().__init__()
         if len(students) != len(weights) or not len(students):
             raise ValueError("Need one weight per student and at least one student.")
+        connections = list(connections) if connections is not None else [None] * len(students)
         self.students = nn.ModuleList(students)
+        self.connected = any(c is not None for c in connections)
+        self.connections = nn.ModuleList([c if c is not None else nn.Identity()
+                                          for c in connections])
+        self.has_connection = [c is not None for c in connections]
         self.register_buffer("weights", torch.as_tensor(list(weights), dtype=torch.float32))
 
     def forward(self, x):
         outputs = []
-        F = None
+        F = state = None
         for k, student in enumerate(self.students):
-            step = self.weights[k] * student(x)
+            if self.connected:
+                connection = self.connections[k] if self.has_connection[k] else None
+                logits, state = stage_forward(student, connection, x, state)
+            else:
+                logits = student(x)
+            step = self.weights[k] * logits
             F = step if F is None else F + step
             outputs.append(F)
         return torch.stack(outputs)
@@ -56,8 +71,13 @@ def to_torch(estimator, n_stages=None):
     n = estimator._n_stages_for(n_stages, None)
     if n == 0:
         raise ValueError("The ensemble has no stage to export.")
-    students = [copy.deepcopy(m).cpu().float() for m in estimator.estimators_[:n]]
-    return StagedEnsembleModule(students, estimator.estimator_weights_[:n]).eval()
+
+    def copy_(m):
+        return None if m is None else copy.deepcopy(m).cpu().float()
+
+    return StagedEnsembleModule([copy_(m) for m in estimator.estimators_[:n]],
+                                estimator.estimator_weights_[:n],
+                                [copy_(c) for c in estimator.connections_[:n]]).eval()
 
 
 def to_onnx(estimator, path, n_stages=None, opset_version=None):

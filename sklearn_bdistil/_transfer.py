@@ -1,0 +1,81 @@
+"""The transfer set of one fit, resident on the training device, and its running sums."""
+
+from dataclasses import dataclass
+
+import torch
+
+from sklearn_bdistil._find_wl import stage_outputs
+
+__all__ = ["Transfer"]
+
+
+@dataclass
+class Transfer:
+    """Training rows and held-out rows with everything a round needs.
+
+    ``X``/``Xv``: inputs; ``G``/``Gv``: teacher logits; ``F``/``Fv``: ensemble
+    logits so far; ``S``/``Sv``: the last stage's cached state when stages are
+    connected (``None`` before the first stage or without connections);
+    ``level``: index of the current student class on the escalation ladder.
+    """
+
+    X: torch.Tensor
+    G: torch.Tensor
+    F: torch.Tensor
+    Xv: torch.Tensor
+    Gv: torch.Tensor
+    Fv: torch.Tensor
+    connected: bool = False
+    S: torch.Tensor = None
+    Sv: torch.Tensor = None
+    level: int = 0
+
+    @classmethod
+    def on_device(cls, X, G, train, valid, device, connected):
+        def as_tensor(a):
+            return torch.as_tensor(a, dtype=torch.float32, device=device)
+
+        G_train, G_valid = as_tensor(G[train]), as_tensor(G[valid])
+        return cls(as_tensor(X[train]), G_train, torch.zeros_like(G_train),
+                   as_tensor(X[valid]), G_valid, torch.zeros_like(G_valid), connected)
+
+    @property
+    def has_valid(self):
+        return self.Xv.shape[0] > 0
+
+    @property
+    def acceptance(self):
+        """Which distillation loss a stage must lower."""
+        return "held-out" if self.has_valid else "training"
+
+    def inputs(self):
+        """What FIND_WL trains on: ``X``, or ``[X | S]`` for a connected stage."""
+        if self.S is None:
+            return self.X
+        return torch.cat([self.X, self.S], dim=1)
+
+    def outputs(self, student, connection, batch_size, valid=False):
+        """``(logits, state)`` of a candidate stage on the training or held-out rows."""
+        X, S = (self.Xv, self.Sv) if valid else (self.X, self.S)
+        if valid and not self.has_valid:
+            return torch.zeros_like(self.Fv), None
+        return stage_outputs(student, connection, X, S, batch_size, self.connected)
+
+    def accept(self, weight, train_out, valid_out):
+        """Add an accepted stage: ``F += a f`` and cache its state."""
+        self.F += weight * train_out[0]
+        self.S = train_out[1]
+        self.Fv += weight * valid_out[0]
+        self.Sv = valid_out[1]
+
+    def replay(self, student, connection, weight, batch_size):
+        """Add an already fitted stage (warm start, resume from a checkpoint)."""
+        device = self.X.device
+        student.to(device)
+        if connection is not None:
+            connection.to(device)
+        self.accept(weight, self.outputs(student, connection, batch_size),
+                    self.outputs(student, connection, batch_size, valid=True))
+        student.cpu()
+        if connection is not None:
+            connection.cpu()

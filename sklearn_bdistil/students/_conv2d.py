@@ -1,0 +1,79 @@
+"""Small 2-D convolutional students for image-like rows."""
+
+import math
+
+from torch import nn
+
+from sklearn_bdistil.students._base import StudentFactory, StudentNet, _activation
+
+__all__ = ["Conv2dStudent"]
+
+
+class _Unflatten2d(nn.Module):
+    """``(batch, c * h * w)`` -> ``(batch, c, h, w)``."""
+
+    def __init__(self, n_channels, height, width):
+        super().__init__()
+        self.shape = (n_channels, height, width)
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
+class Conv2dStudent(StudentFactory):
+    """Factory of small 2-D CNN students for images flattened to rows.
+
+    Rows are images of ``n_channels`` planes flattened channel-major:
+    ``X.reshape(n, n_channels, height, width)`` recovers them (e.g. 8x8
+    ``load_digits`` rows with ``n_channels=1``).
+
+    Parameters
+    ----------
+    n_channels : int, default=1
+    height : int, default=None
+        Image height; ``None`` means square images.
+    n_filters : tuple of int, default=(8,)
+        Output channels of each convolution.
+    kernel_size : int, default=3
+    stride : int, default=2
+    activation : {"relu", "tanh", "gelu"}, default="relu"
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn_bdistil.students import Conv2dStudent
+    >>> net = Conv2dStudent(n_filters=(4, 8))(n_features_in=64, n_classes=10)
+    >>> net(torch.zeros(3, 64)).shape
+    torch.Size([3, 10])
+    """
+
+    def __init__(self, n_channels=1, height=None, n_filters=(8,), kernel_size=3, stride=2,
+                 activation="relu"):
+        self.n_channels = n_channels
+        self.height = height
+        self.n_filters = n_filters
+        self.kernel_size = kernel_size
+        self.stride = stride
+        self.activation = activation
+
+    def build(self, n_features_in, n_classes):
+        c = int(self.n_channels)
+        pixels = n_features_in // c if c >= 1 else 0
+        height = self.height if self.height is not None else math.isqrt(pixels)
+        if c < 1 or pixels * c != n_features_in or not height or pixels % height:
+            raise ValueError(
+                f"Conv2dStudent(n_channels={self.n_channels}, height={self.height}) cannot "
+                f"lay out {n_features_in} features as n_channels x height x width images."
+            )
+        width = pixels // height
+        if min(height, width) < self.kernel_size:
+            raise ValueError(f"Images of {height}x{width} are smaller than "
+                             f"kernel_size={self.kernel_size}.")
+        layers = [_Unflatten2d(c, height, width)]
+        for f in self.n_filters:
+            layers += [nn.Conv2d(c, int(f), self.kernel_size, stride=self.stride,
+                                 padding=self.kernel_size // 2),
+                       _activation(self.activation)]
+            c = int(f)
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
+        return StudentNet(nn.Sequential(*layers), nn.Linear(c, n_classes))
