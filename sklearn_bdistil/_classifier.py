@@ -75,7 +75,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
     connection : {"none", "dense", "residual", "gru", "lstm"} or callable, default="none"
         How student ``t`` reads the last hidden features of student ``t - 1``
         (frozen; cached for the transfer set, so a round trains one student):
-        see :mod:`sklearn_bdistil.students._connections`. A callable
+        see the algorithm page of the documentation. A callable
         ``factory(body_width, prev_width) -> nn.Module`` mapping ``(z, h_prev)``
         to hidden features of width ``body_width`` is a custom connection.
         Needs students with a ``features`` method and a linear ``head``
@@ -101,6 +101,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
     lr : float, default=0.01
         Learning rate of the optimizer.
     optimizer : torch optimizer class, default=torch.optim.Adam
+        Optimizer of each FIND_WL round (constructed by skorch with ``lr``).
     validation_fraction : float or None, default=0.1
         Fraction of the transfer set held out; a stage that does not lower
         the held-out distillation loss is not kept. ``None`` keeps a stage
@@ -146,26 +147,26 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
     connections_ : list of torch.nn.Module or None
         The connection of each stage (``None`` for the first stage and
         without connections).
-    estimator_weights_ : ndarray of shape (n_estimators_,)
+    estimator_weights_ : ndarray of shape (n_stages,)
         Step ``a_t`` of each stage.
-    edges_ : ndarray of shape (n_estimators_,)
+    edges_ : ndarray of shape (n_stages,)
         Weak-learning edge of each stage.
-    student_indices_ : ndarray of shape (n_estimators_,)
+    student_indices_ : ndarray of shape (n_stages,)
         Index into ``students`` of the class used at each stage.
     n_estimators_ : int
-        Number of kept stages.
-    train_loss_ : ndarray of shape (n_estimators_ + 1,)
+        Number of kept stages (``n_stages`` in the shapes here).
+    train_loss_ : ndarray of shape (n_stages + 1,)
         Training distillation loss of the empty ensemble and after each stage.
-    validation_loss_ : ndarray of shape (n_estimators_ + 1,)
+    validation_loss_ : ndarray of shape (n_stages + 1,)
         Held-out distillation loss likewise (NaN without a held-out set).
-    stage_costs_ : ndarray of shape (n_estimators_,)
+    stage_costs_ : ndarray of shape (n_stages,)
         FLOPs per row of each stage (2 per multiply-add of its matrix products
         and convolutions; element-wise work not counted).
-    cumulative_costs_ : ndarray of shape (n_estimators_,)
+    cumulative_costs_ : ndarray of shape (n_stages,)
         FLOPs per row of each prefix.
-    stage_params_ : ndarray of shape (n_estimators_,)
+    stage_params_ : ndarray of shape (n_stages,)
         Parameter count of each stage.
-    stage_latency_ : ndarray of shape (n_estimators_, 2)
+    stage_latency_ : ndarray of shape (n_stages, 2)
         Measured seconds per row of each stage on the CPU of the fitting
         machine, at batch size 1 (column 0) and 1024 (column 1).
     teacher_cost_ : float or None

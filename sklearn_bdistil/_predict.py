@@ -158,6 +158,14 @@ class StagedPredictorMixin:
     def predict_proba(self, X, n_stages=None, max_cost=None):
         """Class probabilities ``softmax(F(x))``; prefix as in :meth:`decision_function`.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_stages : int, default=None
+            Use only the first ``n_stages`` stages; ``None`` uses all.
+        max_cost : float, default=None
+            Use the longest prefix whose cumulative cost is at most ``max_cost``.
+
         Returns
         -------
         proba : ndarray of shape (n_samples, n_classes)
@@ -167,6 +175,14 @@ class StagedPredictorMixin:
     def predict(self, X, n_stages=None, max_cost=None):
         """Predicted class of each row; prefix as in :meth:`decision_function`.
 
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        n_stages : int, default=None
+            Use only the first ``n_stages`` stages; ``None`` uses all.
+        max_cost : float, default=None
+            Use the longest prefix whose cumulative cost is at most ``max_cost``.
+
         Returns
         -------
         y : ndarray of shape (n_samples,)
@@ -175,17 +191,47 @@ class StagedPredictorMixin:
         return self.classes_[np.argmax(F, axis=1)]
 
     def staged_decision_function(self, X):
-        """Yield :meth:`decision_function` after each stage; each student runs once."""
+        """Yield :meth:`decision_function` after each stage; each student runs once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        out : ndarray
+            As :meth:`decision_function` returns it, for the first 1, 2, ... stages.
+        """
         for F in self._staged_logits(X):
             yield self._to_decision(F)
 
     def staged_predict_proba(self, X):
-        """Yield :meth:`predict_proba` after each stage; each student runs once."""
+        """Yield :meth:`predict_proba` after each stage; each student runs once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        out : ndarray
+            As :meth:`predict_proba` returns it, for the first 1, 2, ... stages.
+        """
         for F in self._staged_logits(X):
             yield _softmax(F)
 
     def staged_predict(self, X):
-        """Yield :meth:`predict` after each stage; each student runs once."""
+        """Yield :meth:`predict` after each stage; each student runs once.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Yields
+        ------
+        out : ndarray
+            As :meth:`predict` returns it, for the first 1, 2, ... stages.
+        """
         for F in self._staged_logits(X):
             yield self.classes_[np.argmax(F, axis=1)]
 
@@ -245,7 +291,8 @@ class StagedPredictorMixin:
 def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
     """Average cost and accuracy of early-exit prediction over thresholds.
 
-    Equivalent to calling :meth:`StagedPredictorMixin.predict_early_exit` once
+    Equivalent to calling
+    :meth:`sklearn_bdistil.BDistilClassifier.predict_early_exit` once
     per threshold, but each student runs once in all.
 
     Parameters
