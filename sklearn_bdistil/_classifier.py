@@ -284,7 +284,9 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         X, y = self._validate_fit_data(X, y, teacher_logits)
         students = self._check_students()
         device = resolve_device(self.device, fallback=False)
-        G = self._teacher_logits(X, y, teacher_logits)  # sets teacher_ and classes_
+        # sets teacher_ and classes_; a warm start keeps the teacher it was fitted with
+        G = self._teacher_logits(X, y, teacher_logits,
+                                 previous["teacher"] if previous else None)
         records, rng, split_seed = self._resume(previous, X.shape[1], students)
 
         train, valid = self._split(X.shape[0], split_seed)
@@ -313,8 +315,9 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 if record is None:
                     rejected += 1
                     if rejected >= self.n_iter_no_change:
-                        raise _Stop(f"{rejected} rounds in a row produced no stage that "
-                                    f"lowers the {t.acceptance} distillation loss")
+                        raise _Stop(f"{rejected} rounds in a row kept no stage (a stage must "
+                                    f"lower the {t.acceptance} distillation loss and train "
+                                    "to finite values; verbose=1 says why each was not kept)")
                     continue
                 rejected = 0
                 records.append(record)
@@ -337,13 +340,13 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 FitInterruptedWarning, stacklevel=3,
             )
         self._set_fitted_stages(records, initial, X.shape[1])
-        self._rng, self._split_seed = rng, split_seed
+        self._rng, self._split_seed, self._fitted_from = rng, split_seed, self.teacher
         return self
 
-    def _teacher_logits(self, X, y, teacher_logits):
+    def _teacher_logits(self, X, y, teacher_logits, fitted_teacher=None):
         """Fit the teacher if needed; set ``teacher_`` and ``classes_``; return ``G``."""
         if teacher_logits is None:
-            self.teacher_ = _teacher.fit_teacher(self.teacher, X, y)
+            self.teacher_ = fitted_teacher or _teacher.fit_teacher(self.teacher, X, y)
             G = _teacher.teacher_logits(self.teacher_, X, self.predict_batch_size)
         else:
             self.teacher_ = self.teacher
@@ -368,7 +371,9 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 self.student_indices_, self.train_loss_[1:], self.validation_loss_[1:],
                 self.stage_costs_, strict=True)
         ]
-        return {"records": records, "n_features": self.n_features_in_,
+        # the same teacher object, unless the user has set another one
+        teacher = self.teacher_ if self.teacher is self._fitted_from else None
+        return {"records": records, "n_features": self.n_features_in_, "teacher": teacher,
                 "classes": self.classes_, "rng": self._rng, "split_seed": self._split_seed}
 
     def _resume(self, previous, n_features, students):
