@@ -44,6 +44,29 @@ def _container(module, connection):
     return torch.nn.ModuleDict(parts)
 
 
+def _read_json(path):
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"Checkpoint file {str(path)!r} is unreadable: {exc}") from exc
+
+
+def describe(obj):
+    """A description of a student factory or connection that is stable across processes.
+
+    ``repr`` of a function, a lambda or a ``functools.partial`` contains a
+    memory address; those are described by their qualified name instead.
+    """
+    import functools
+
+    if isinstance(obj, functools.partial):
+        return (f"partial({describe(obj.func)}, *{obj.args!r}, "
+                f"**{dict(sorted(obj.keywords.items()))!r})")
+    if callable(obj) and hasattr(obj, "__qualname__"):  # a function or a class
+        return f"{getattr(obj, '__module__', '?')}.{obj.__qualname__}"
+    return repr(obj)
+
+
 def _atomic_write(path, write):
     tmp = path.with_name(path.name + ".tmp")
     write(tmp)
@@ -72,12 +95,16 @@ class CheckpointDir:
         self.path.mkdir(parents=True, exist_ok=True)
         meta = {"format": FORMAT_VERSION, "n_features_in": int(n_features),
                 "classes": _jsonable_classes(classes), "split_seed": int(split_seed),
-                "students": [repr(s) for s in students], "connection": repr(connection)}
+                "students": [describe(s) for s in students],
+                "connection": describe(connection)}
         _atomic_write(self.path / "meta.json", lambda p: p.write_text(json.dumps(meta)))
 
     def read_meta(self):
         path = self.path / "meta.json"
-        return json.loads(path.read_text()) if path.exists() else None
+        return _read_json(path) if path.exists() else None
+
+    def has_stage(self, k):
+        return all(p.exists() for p in self._stage_paths(k))
 
     def write_stage(self, k, record, rng):
         """Write stage ``k`` (0-based) and the random state after it."""
@@ -91,11 +118,13 @@ class CheckpointDir:
         info["rng_state"] = [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
         _atomic_write(js, lambda p: p.write_text(json.dumps(info)))
 
-    def read_stages(self, build):
+    def read_stages(self, build, limit):
         """Load the stages in order, stopping at the first incomplete one.
 
         Parameters
         ----------
+        limit : int
+            Load at most this many stages.
         build : callable
             ``build(student_index, previous) -> (student, connection)``: a fresh
             stage of that student class, connected to ``previous`` (the last
@@ -109,11 +138,11 @@ class CheckpointDir:
             For ``RandomState.set_state``, after the last stage.
         """
         records, rng_state = [], None
-        for k in range(10**6):
+        for k in range(limit):
             pt, js = self._stage_paths(k)
             if not (pt.exists() and js.exists()):
                 break
-            info = json.loads(js.read_text())
+            info = _read_json(js)
             previous = (records[-1].module, records[-1].connection) if records else None
             module, connection = build(int(info["student_index"]), previous)
             try:
@@ -138,7 +167,8 @@ class CheckpointDir:
     def check_compatible(self, meta, n_features, classes, students, connection):
         """Raise ``ValueError`` when the directory belongs to another problem."""
         expected = {"n_features_in": int(n_features), "classes": _jsonable_classes(classes),
-                    "students": [repr(s) for s in students], "connection": repr(connection)}
+                    "students": [describe(s) for s in students],
+                "connection": describe(connection)}
         for key, value in expected.items():
             if meta.get(key) != value:
                 raise ValueError(

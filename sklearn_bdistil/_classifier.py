@@ -44,6 +44,10 @@ class _Stop(Exception):
     """Raised inside a round to end the fit early, with the reason as message."""
 
 
+class _Interrupt(Exception):
+    """The user's ``stage_callback`` asked the fit to stop."""
+
+
 class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
     """Progressive ensemble distillation (B-DISTIL) of a fitted classifier.
 
@@ -125,6 +129,13 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         problem and students) resumes after them, e.g. in a new process after
         a crash. Loading reads tensors with ``weights_only=True`` and JSON
         only. Delete the directory to start over.
+    stage_callback : callable, default=None
+        Called after each kept stage as ``stage_callback(estimator, info)``
+        with ``info`` a dict (``stage``, ``student``, ``edge``, ``weight``,
+        ``train_loss``, ``valid_loss``, ``cumulative_flops``, ``seconds``).
+        Returning True (or raising ``KeyboardInterrupt``) stops the fit like
+        an interrupt: the completed stages are kept, with a
+        :class:`~sklearn_bdistil.FitInterruptedWarning`.
     device : str or torch.device, default="cpu"
         Where students are trained and evaluated. Prediction falls back to
         the CPU (with a warning) where this device is not available.
@@ -221,6 +232,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         "teacher_cost": [Interval(Real, 0, None, closed="neither"), None],
         "connection": [StrOptions(set(CONNECTIONS)), callable],
         "warm_start": ["boolean"],
+        "stage_callback": [callable, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "device": [str, torch.device],
         "random_state": ["random_state"],
@@ -233,7 +245,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                  batch_size=256, lr=0.01, optimizer=torch.optim.Adam,
                  validation_fraction=0.1, n_iter_no_change=3,
                  predict_batch_size=8192, teacher_cost=None, warm_start=False,
-                 checkpoint_dir=None, device="cpu", random_state=None, verbose=0):
+                 checkpoint_dir=None, stage_callback=None, device="cpu",
+                 random_state=None, verbose=0):
         self.teacher = teacher
         self.students = students
         self.n_estimators = n_estimators
@@ -254,6 +267,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.teacher_cost = teacher_cost
         self.warm_start = warm_start
         self.checkpoint_dir = checkpoint_dir
+        self.stage_callback = stage_callback
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
@@ -300,6 +314,9 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             checkpoint = CheckpointDir(self.checkpoint_dir)
             checkpoint.write_meta(X.shape[1], self.classes_, split_seed, students,
                                   self.connection)
+            for k, record in enumerate(records):  # e.g. a warm start into a new directory
+                if not checkpoint.has_stage(k):
+                    checkpoint.write_stage(k, record, rng)
 
         rejected, attempt = 0, 0
         try:
@@ -323,20 +340,25 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 records.append(record)
                 if checkpoint is not None:
                     checkpoint.write_stage(len(records) - 1, record, rng)
+                info = {"stage": len(records), "student": students[record.student_index],
+                        "edge": record.edge, "weight": record.weight,
+                        "train_loss": record.train_loss, "valid_loss": record.valid_loss,
+                        "cumulative_flops": sum(r.flops for r in records),
+                        "seconds": time.perf_counter() - start}
                 if self.verbose:
-                    self._print_stage(len(records), students[record.student_index], record,
-                                      sum(r.flops for r in records),
-                                      time.perf_counter() - start)
+                    self._print_stage(info)
+                if self.stage_callback is not None and self.stage_callback(self, info):
+                    raise _Interrupt(f"stage_callback asked to stop after stage {len(records)}")
         except _Stop as stop:
             warnings.warn(
                 f"Stopped after {len(records)} of {self.n_estimators} "
                 f"stages (round {attempt}): {stop}.", EarlyStoppingWarning,
                 stacklevel=3,
             )
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, _Interrupt) as stop:
+            why = str(stop) if isinstance(stop, _Interrupt) else f"interrupted in round {attempt}"
             warnings.warn(
-                f"fit interrupted in round {attempt}; keeping the "
-                f"{len(records)} completed stages.",
+                f"fit {why}; keeping the {len(records)} completed stages.",
                 FitInterruptedWarning, stacklevel=3,
             )
         self._set_fitted_stages(records, initial, X.shape[1])
@@ -395,7 +417,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 checkpoint.check_compatible(meta, n_features, self.classes_, students,
                                             self.connection)
                 records, rng_state = checkpoint.read_stages(
-                    lambda i, previous: self._build_stage(students[i], n_features, previous, 0))
+                    lambda i, previous: self._build_stage(students[i], n_features, previous, 0),
+                    limit=self.n_estimators)
                 if records:
                     rng = np.random.RandomState()
                     rng.set_state(rng_state)
@@ -604,13 +627,13 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             return float("nan")
         return float(distillation_loss(F.double(), G.double(), self.temperature))
 
-    def _print_stage(self, stage, student, record, cost, seconds):
-        if stage == 1:
+    def _print_stage(self, info):
+        if info["stage"] == 1:
             print(f"{'stage':>5} {'student':<28} {'edge':>7} {'step':>7} "
                   f"{'train KD':>9} {'valid KD':>9} {'cum FLOPs':>10} {'time':>6}")
-        print(f"{stage:>5} {repr(student)[:28]:<28} {record.edge:>7.4f} "
-              f"{record.weight:>7.3f} {record.train_loss:>9.4f} {record.valid_loss:>9.4f} "
-              f"{cost:>10.0f} {seconds:>5.1f}s")
+        print(f"{info['stage']:>5} {repr(info['student'])[:28]:<28} {info['edge']:>7.4f} "
+              f"{info['weight']:>7.3f} {info['train_loss']:>9.4f} {info['valid_loss']:>9.4f} "
+              f"{info['cumulative_flops']:>10.0f} {info['seconds']:>5.1f}s")
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

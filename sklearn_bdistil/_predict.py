@@ -312,6 +312,19 @@ def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
         ``thresholds``, ``mean_cost`` (FLOPs per row, averaged over rows),
         ``mean_stages``, ``accuracy``; and for comparison the fixed prefixes'
         ``prefix_cost`` (``cumulative_costs_``) and ``prefix_accuracy``.
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_bdistil import BDistilClassifier, MLPStudent, early_exit_curve
+    >>> X, y = load_iris(return_X_y=True)
+    >>> teacher = LogisticRegression(max_iter=500).fit(X, y)
+    >>> clf = BDistilClassifier(teacher, [MLPStudent((4,))], n_estimators=3, max_epochs=50,
+    ...                         random_state=0).fit(X)
+    >>> curve = early_exit_curve(clf, X, y, thresholds=[0.5, 0.9, 1.1])
+    >>> bool(curve.mean_cost[0] <= curve.mean_cost[-1] == clf.cumulative_costs_[-1])
+    True
     """
     from sklearn.utils import Bunch
 

@@ -58,6 +58,13 @@ def load_watch(window=100, step=50):
     ------
     ImportError
         If seglearn, which ships the data, is not installed.
+
+    Examples
+    --------
+    >>> from sklearn_bdistil.datasets import load_watch
+    >>> data = load_watch()  # doctest: +SKIP
+    >>> data.data.shape, data.n_channels  # doctest: +SKIP
+    ((4677, 600), 6)
     """
     if window < 1 or step < 1:
         raise ValueError(f"window and step must be positive, got {window}, {step}.")

@@ -184,3 +184,28 @@ def test_conv2d_student_on_digits_rows():
     assert clf.stage_costs_[1] == expected
     with pytest.raises(ValueError, match="cannot lay out"):
         Conv2dStudent(n_channels=3)(64, 10)
+
+
+def test_a_custom_connection_of_the_wrong_width_is_a_clear_error(data, teacher):
+    X, _ = data
+    class TooWide(nn.Module):
+        def __init__(self, body_width, prev_width):
+            super().__init__()
+            self.linear = nn.Linear(body_width + prev_width, body_width + 1)
+
+        def forward(self, z, h_prev):
+            return self.linear(torch.cat([z, h_prev], dim=1))
+
+    with pytest.raises(ValueError, match="to h of width 4"):
+        BDistilClassifier(teacher, [MLPStudent((4,))], connection=TooWide,
+                          **{**FAST, "gamma": -1.0}).fit(X)
+    with pytest.raises(ValueError, match="failed on"):
+        BDistilClassifier(teacher, [MLPStudent((4,))],
+                          connection=lambda body, prev: nn.Linear(body, body),
+                          **{**FAST, "gamma": -1.0}).fit(X)
+
+
+def test_conv2d_without_height_needs_square_images():
+    with pytest.raises(ValueError, match="cannot lay out"):
+        Conv2dStudent()(48, 3)
+    assert Conv2dStudent(height=6)(48, 3)(torch.zeros(1, 48)).shape == (1, 3)

@@ -151,6 +151,22 @@ def test_a_killed_fit_resumes_in_a_new_process(tmp_path):
     assert not list(ckpt.glob("*.tmp"))
 
 
+def test_a_stage_callback_can_stop_the_fit(data):
+    X, _ = data
+    seen = []
+
+    def stop_after_two(estimator, info):
+        seen.append((info["stage"], info["cumulative_flops"]))
+        return info["stage"] == 2
+
+    from sklearn_bdistil import FitInterruptedWarning
+
+    with pytest.warns(FitInterruptedWarning, match="stage_callback asked to stop after stage 2"):
+        clf = _fit(X, n_estimators=5, stage_callback=stop_after_two)
+    assert clf.n_estimators_ == 2 and [s for s, _ in seen] == [1, 2]
+    assert seen[-1][1] == clf.cumulative_costs_[-1]
+
+
 # -------------------------------------------------------------- reproducibility
 
 
@@ -273,3 +289,37 @@ def test_a_student_that_always_diverges_is_never_added(data, teacher):
     with pytest.warns(EarlyStoppingWarning, match="rounds in a row"):
         clf = BDistilClassifier(teacher, [_ExplodingStudent], **FAST).fit(X)
     assert clf.n_estimators_ == 0
+
+
+def test_checkpoint_resume_respects_n_estimators_and_names_functions(data, tmp_path):
+    import functools
+
+    X, _ = data
+    factory = functools.partial(nn.Linear, bias=False)
+    a = _fit(X, n_estimators=3, checkpoint_dir=tmp_path, random_state=0)
+    meta = (tmp_path / "meta.json").read_text()
+    assert " at 0x" not in meta  # descriptions survive a new process
+    fewer = _fit(X, n_estimators=2, checkpoint_dir=tmp_path)
+    assert fewer.n_estimators_ == 2
+    _assert_same_stages(fewer, a, 2)
+    BDistilClassifier(LogisticRegression(max_iter=500).fit(*_xy(X)), [factory],
+                      **{**FAST, "gamma": -1.0, "checkpoint_dir": tmp_path / "p"}).fit(X)
+    assert "functools.partial" not in (tmp_path / "p" / "meta.json").read_text()
+
+
+def test_warm_start_into_a_new_checkpoint_directory_writes_every_stage(data, tmp_path):
+    X, _ = data
+    clf = _fit(X, n_estimators=2, warm_start=True)
+    clf.set_params(n_estimators=3, checkpoint_dir=tmp_path).fit(X)
+    assert sorted(p.name for p in tmp_path.glob("stage_*.pt")) == [
+        "stage_0000.pt", "stage_0001.pt", "stage_0002.pt"]
+    resumed = _fit(X, n_estimators=3, checkpoint_dir=tmp_path)
+    _assert_same_stages(resumed, clf, 3)
+
+
+def test_corrupt_checkpoint_files_are_clear_errors(data, tmp_path):
+    X, _ = data
+    _fit(X, n_estimators=1, checkpoint_dir=tmp_path)
+    (tmp_path / "stage_0000.json").write_text("{not json")
+    with pytest.raises(ValueError, match="is unreadable"):
+        _fit(X, n_estimators=2, checkpoint_dir=tmp_path)

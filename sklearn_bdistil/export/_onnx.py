@@ -66,6 +66,27 @@ def to_torch(estimator, n_stages=None):
     estimator : fitted BDistilClassifier
     n_stages : int, default=None
         Number of stages to include; ``None`` includes all.
+
+    Returns
+    -------
+    module : StagedEnsembleModule
+        Maps ``(batch, n_features)`` float32 rows to the cumulative logits of
+        every stage, ``(n_stages, batch, n_classes)``; a copy, independent of
+        the estimator.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from sklearn.datasets import load_iris
+    >>> from sklearn.linear_model import LogisticRegression
+    >>> from sklearn_bdistil import BDistilClassifier, MLPStudent
+    >>> from sklearn_bdistil.export import to_torch
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = BDistilClassifier(LogisticRegression(max_iter=500).fit(X, y),
+    ...                         [MLPStudent((4,))], n_estimators=2, max_epochs=20,
+    ...                         random_state=0).fit(X)
+    >>> to_torch(clf)(torch.as_tensor(X[:5], dtype=torch.float32)).shape
+    torch.Size([2, 5, 3])
     """
     check_is_fitted(estimator)
     n = estimator._n_stages_for(n_stages, None)

@@ -24,7 +24,18 @@ class StudentNet(nn.Module):
     Parameters
     ----------
     body : torch.nn.Module
+        Maps rows to hidden features.
     head : torch.nn.Linear
+        Maps hidden features to logits.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from torch import nn
+    >>> from sklearn_bdistil.students import StudentNet
+    >>> net = StudentNet(nn.Sequential(nn.Linear(4, 8), nn.ReLU()), nn.Linear(8, 3))
+    >>> net.features(torch.zeros(2, 4)).shape, net(torch.zeros(2, 4)).shape
+    (torch.Size([2, 8]), torch.Size([2, 3]))
     """
 
     def __init__(self, body, head):
@@ -33,7 +44,16 @@ class StudentNet(nn.Module):
         self.head = head
 
     def features(self, x):
-        """Last hidden features of ``x``."""
+        """Last hidden features of ``x`` (what a connection passes on).
+
+        Parameters
+        ----------
+        x : torch.Tensor of shape (batch, n_features_in)
+
+        Returns
+        -------
+        h : torch.Tensor of shape (batch, head.in_features)
+        """
         return self.body(x)
 
     def forward(self, x):

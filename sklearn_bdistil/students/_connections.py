@@ -139,6 +139,17 @@ def make_connection(connection, body_width, prev_width, prev_has_cell):
     if not isinstance(module, nn.Module):
         raise TypeError(f"The connection factory {connection!r} returned "
                         f"{type(module).__name__}, expected a torch.nn.Module.")
+    try:
+        with torch.no_grad():
+            out = module(torch.zeros(2, body_width), torch.zeros(2, prev_width))
+    except Exception as exc:
+        raise ValueError(f"The connection built by {connection!r} failed on (z, h_prev) of "
+                         f"widths ({body_width}, {prev_width}): {exc}") from exc
+    if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, body_width):
+        shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+        raise ValueError(f"The connection built by {connection!r} must map (z, h_prev) of "
+                         f"widths ({body_width}, {prev_width}) to h of width {body_width}; "
+                         f"got {shape}.")
     return _CustomConnection(module, body_width, prev_width, prev_has_cell)
 
 

@@ -60,7 +60,8 @@ class Conv2dStudent(StudentFactory):
         c = int(self.n_channels)
         pixels = n_features_in // c if c >= 1 else 0
         height = self.height if self.height is not None else math.isqrt(pixels)
-        if c < 1 or pixels * c != n_features_in or not height or pixels % height:
+        square_ok = self.height is not None or height * height == pixels
+        if c < 1 or pixels * c != n_features_in or not height or pixels % height or not square_ok:
             raise ValueError(
                 f"Conv2dStudent(n_channels={self.n_channels}, height={self.height}) cannot "
                 f"lay out {n_features_in} features as n_channels x height x width images."
