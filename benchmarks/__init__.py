@@ -1,0 +1,1 @@
+"""Benchmarks of sklearn_bdistil: ``python -m benchmarks.compare``, ``benchmarks.ablation``."""
