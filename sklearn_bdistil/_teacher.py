@@ -104,20 +104,32 @@ def _module_device(module):
     return param.device if param is not None else torch.device("cpu")
 
 
-@torch.no_grad()
-def _torch_logits(module, X, batch_size):
-    from sklearn_bdistil._find_wl import forward_in_batches
+def _in_batches(logits_of, X, batch_size):
+    """``logits_of`` applied to ``X`` in batches, written into one float32 array.
 
-    device = _module_device(module)
-    out = np.empty((len(X), 0), dtype=np.float32)
-    for start in range(0, len(X), batch_size):
-        rows = torch.as_tensor(X[start:start + batch_size], dtype=torch.float32,
-                               device=device)
-        part = forward_in_batches(module, rows, batch_size).float().cpu().numpy()
-        if start == 0:  # one preallocated output: see forward_in_batches
-            out = np.empty((len(X), *part.shape[1:]), dtype=np.float32)
+    One preallocated output rather than a concatenated list of batch outputs,
+    which fragments the heap (see :func:`sklearn_bdistil._find_wl.stage_outputs`).
+    """
+    out = np.empty((X.shape[0], 0), dtype=np.float32)
+    for start in range(0, X.shape[0], batch_size):
+        part = np.asarray(logits_of(X[start:start + batch_size]))
+        if start == 0:
+            out = np.empty((X.shape[0], *part.shape[1:]), dtype=np.float32)
         out[start:start + len(part)] = part
     return out
+
+
+@torch.no_grad()
+def _torch_logits(module, X, batch_size):
+    device = _module_device(module)
+    was_training = module.training
+    module.eval()
+    try:
+        return _in_batches(
+            lambda rows: module(torch.as_tensor(rows, dtype=torch.float32, device=device))
+            .float().cpu().numpy(), X, batch_size)
+    finally:
+        module.train(was_training)
 
 
 def _log_proba(proba):
@@ -148,12 +160,7 @@ def teacher_logits(teacher, X, batch_size=8192):
     if isinstance(teacher, torch.nn.Module):
         out = _torch_logits(teacher, X, batch_size)
     else:
-        out = np.empty((X.shape[0], 0), dtype=np.float32)
-        for start in range(0, X.shape[0], batch_size):
-            part = np.asarray(_estimator_logits(teacher, X[start:start + batch_size]))
-            if start == 0:
-                out = np.empty((X.shape[0], *part.shape[1:]), dtype=np.float32)
-            out[start:start + len(part)] = part
+        out = _in_batches(lambda rows: _estimator_logits(teacher, rows), X, batch_size)
     if out.ndim != 2:
         raise ValueError(
             f"The teacher returned outputs of shape {out.shape}; expected "

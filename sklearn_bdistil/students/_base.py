@@ -18,6 +18,17 @@ from torch import nn
 __all__ = ["StudentNet", "StudentFactory", "build_student"]
 
 
+class _Unflatten(nn.Module):
+    """``(batch, prod(shape))`` -> ``(batch, *shape)``: a flattened row back to its layout."""
+
+    def __init__(self, *shape):
+        super().__init__()
+        self.shape = shape
+
+    def forward(self, x):
+        return x.reshape(x.shape[0], *self.shape)
+
+
 class StudentNet(nn.Module):
     """A body (``x -> features``) followed by a linear head (``features -> logits``).
 

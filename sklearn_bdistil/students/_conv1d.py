@@ -2,20 +2,14 @@
 
 from torch import nn
 
-from sklearn_bdistil.students._base import StudentFactory, StudentNet, _activation
+from sklearn_bdistil.students._base import (
+    StudentFactory,
+    StudentNet,
+    _activation,
+    _Unflatten,
+)
 
 __all__ = ["Conv1dStudent"]
-
-
-class _Unflatten(nn.Module):
-    """``(batch, n_channels * width)`` -> ``(batch, n_channels, width)``."""
-
-    def __init__(self, n_channels):
-        super().__init__()
-        self.n_channels = n_channels
-
-    def forward(self, x):
-        return x.reshape(x.shape[0], self.n_channels, x.shape[1] // self.n_channels)
 
 
 class Conv1dStudent(StudentFactory):
@@ -64,7 +58,7 @@ class Conv1dStudent(StudentFactory):
             raise ValueError(
                 f"Window width {width} is shorter than kernel_size={self.kernel_size}."
             )
-        layers = [_Unflatten(c)]
+        layers = [_Unflatten(c, width)]
         for f in self.n_filters:
             layers += [nn.Conv1d(c, int(f), self.kernel_size, stride=self.stride),
                        _activation(self.activation)]

@@ -4,20 +4,14 @@ import math
 
 from torch import nn
 
-from sklearn_bdistil.students._base import StudentFactory, StudentNet, _activation
+from sklearn_bdistil.students._base import (
+    StudentFactory,
+    StudentNet,
+    _activation,
+    _Unflatten,
+)
 
 __all__ = ["Conv2dStudent"]
-
-
-class _Unflatten2d(nn.Module):
-    """``(batch, c * h * w)`` -> ``(batch, c, h, w)``."""
-
-    def __init__(self, n_channels, height, width):
-        super().__init__()
-        self.shape = (n_channels, height, width)
-
-    def forward(self, x):
-        return x.reshape(x.shape[0], *self.shape)
 
 
 class Conv2dStudent(StudentFactory):
@@ -70,7 +64,7 @@ class Conv2dStudent(StudentFactory):
         if min(height, width) < self.kernel_size:
             raise ValueError(f"Images of {height}x{width} are smaller than "
                              f"kernel_size={self.kernel_size}.")
-        layers = [_Unflatten2d(c, height, width)]
+        layers = [_Unflatten(c, height, width)]
         for f in self.n_filters:
             layers += [nn.Conv2d(c, int(f), self.kernel_size, stride=self.stride,
                                  padding=self.kernel_size // 2),
