@@ -349,28 +349,6 @@ def hgb_staged(split, seed, max_iter):
     return hgb, np.cumsum(per_iter), preds
 
 
-def augment(X, copies, kind, seed, jitter=0.1, alpha=0.4):
-    """Enlarge a transfer set: ``copies`` extra copies of the rows, mixed up or jittered.
-
-    ``mixup``: ``lam * x_i + (1 - lam) * x_j`` with ``lam ~ Beta(alpha, alpha)`` and
-    ``j`` a random row; ``jitter``: ``x + N(0, (jitter * std_feature)^2)``. The
-    original rows come first. The teacher labels every row.
-    """
-    rng = np.random.default_rng(seed)
-    parts = [X]
-    std = X.std(axis=0, keepdims=True)
-    for _ in range(copies):
-        if kind == "mixup":
-            lam = rng.beta(alpha, alpha, size=(len(X), 1)).astype(np.float32)
-            other = X[rng.permutation(len(X))]
-            parts.append(lam * X + (1 - lam) * other)
-        elif kind == "jitter":
-            parts.append(X + jitter * std * rng.standard_normal(X.shape).astype(np.float32))
-        else:
-            raise ValueError(kind)
-    return np.concatenate(parts).astype(np.float32)
-
-
 # ------------------------------------------------------------ curves
 
 def curve_from_logits(logits_list, costs, y_test, teacher_pred, classes):

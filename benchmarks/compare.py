@@ -47,7 +47,7 @@ def training_params(clf):
     """Per-student training settings shared by every baseline (taken from B-DISTIL's)."""
     p = clf.get_params()
     return {k: p[k] for k in ("max_epochs", "batch_size", "lr", "validation_fraction",
-                              "optimizer")}
+                              "optimizer", "augmentation", "augmentation_copies")}
 
 
 def prefix_means(logits):

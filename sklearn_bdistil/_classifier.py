@@ -14,6 +14,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from sklearn_bdistil import _teacher
+from sklearn_bdistil._augment import AUGMENTATIONS, augment_rows
 from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord
 from sklearn_bdistil._cost import stage_flops, stage_latency, stage_params, teacher_flops
 from sklearn_bdistil._find_wl import ConnectedTrainer, train_student
@@ -96,6 +97,20 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         Floor of the barrier's logarithm argument, in ``(0, 1)``.
     temperature : float, default=1.0
         Distillation temperature ``tau``.
+    augmentation : {"mixup", "jitter"}, callable or None, default=None
+        Enlarges the training part of the transfer set with
+        ``augmentation_copies`` transformed copies of its rows, labelled by
+        the teacher (which must be fitted; held-out rows are never
+        augmented). ``"mixup"``: ``lam * x_i + (1 - lam) * x_j`` with ``j`` a
+        random row and ``lam ~ Beta(0.4, 0.4)``; ``"jitter"``: Gaussian noise
+        of 0.1 times each feature's standard deviation; a callable
+        ``augmentation(X, rng) -> X_new`` (``rng`` a
+        :class:`numpy.random.Generator`, ``X_new`` of the shape of ``X``),
+        e.g. a time warp of sensor windows. An epoch stays one pass's worth
+        of rows of the transfer set as given (drawn from the enlarged set),
+        so augmentation does not lengthen training. ``None``: off.
+    augmentation_copies : int, default=2
+        Transformed copies of each training row when ``augmentation`` is set.
     learning_rate : float, default=0.5
         Shrinkage applied to the line-searched step of each stage.
     max_epochs : int, default=20
@@ -221,6 +236,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         "barrier_strength": [Interval(Real, 0, None, closed="left")],
         "barrier_delta": [Interval(Real, 0, 1, closed="neither")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
+        "augmentation": [StrOptions(set(AUGMENTATIONS)), callable, None],
+        "augmentation_copies": [Interval(Integral, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -241,7 +258,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
 
     def __init__(self, teacher, students=None, *, n_estimators=10, connection="none", eta=1.0,
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
-                 temperature=1.0, learning_rate=0.5, max_epochs=20,
+                 temperature=1.0, augmentation=None, augmentation_copies=2,
+                 learning_rate=0.5, max_epochs=20,
                  batch_size=256, lr=0.01, optimizer=torch.optim.Adam,
                  validation_fraction=0.1, n_iter_no_change=3,
                  predict_batch_size=8192, teacher_cost=None, warm_start=False,
@@ -256,6 +274,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.barrier_strength = barrier_strength
         self.barrier_delta = barrier_delta
         self.temperature = temperature
+        self.augmentation = augmentation
+        self.augmentation_copies = augmentation_copies
         self.learning_rate = learning_rate
         self.max_epochs = max_epochs
         self.batch_size = batch_size
@@ -304,7 +324,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         records, rng, split_seed = self._resume(previous, X.shape[1], students)
 
         train, valid = self._split(X.shape[0], split_seed)
-        t = Transfer.on_device(X, G, train, valid, device, self.connection != "none")
+        t = Transfer.on_device(X, G, train, valid, device, self.connection != "none",
+                               extra=self._augment(X, G.shape[1], train, split_seed))
         initial = (self._kd(t.F, t.G), self._kd(t.Fv, t.Gv))
         for record in records:
             t.replay(record.module, record.connection, record.weight, self.predict_batch_size)
@@ -375,6 +396,27 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             G = self._check_teacher_logits(teacher_logits, X.shape[0])
         self.classes_ = self._check_classes(G.shape[1], y)
         return G
+
+    def _augment(self, X, n_classes, train, seed):
+        """``(X_new, G_new)``: the teacher-labelled rows that enlarge the transfer set."""
+        if self.augmentation is None or self.augmentation_copies == 0:
+            return None
+        if not _teacher.is_fitted(self.teacher_):
+            raise ValueError(
+                f"augmentation={self.augmentation!r} needs a fitted teacher to label the "
+                "new rows, but teacher_logits were given with an unfitted teacher. Pass "
+                "a fitted teacher (e.g. in sklearn.frozen.FrozenEstimator) or set "
+                "augmentation=None."
+            )
+        X_new = augment_rows(X[train], self.augmentation, self.augmentation_copies,
+                             (seed, 1))
+        G_new = _teacher.teacher_logits(self.teacher_, X_new, self.predict_batch_size)
+        if G_new.shape[1] != n_classes:
+            raise ValueError(
+                f"The teacher gives {G_new.shape[1]} logit columns on the augmented rows "
+                f"but teacher_logits has {n_classes}."
+            )
+        return X_new, G_new
 
     def _previous_stages(self):
         """The fitted stages to continue from with ``warm_start``, before ``fit`` resets."""
@@ -494,6 +536,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 optimizer=self.optimizer, temperature=self.temperature,
                 barrier_strength=self.barrier_strength,
                 barrier_delta=self.barrier_delta, device=t.X.device,
+                epoch_rows=t.epoch_rows,
             )
             if net.interrupted_:
                 raise KeyboardInterrupt

@@ -36,24 +36,48 @@ class TensorBatchIterator:
     seed : int or None, default=None
         Seeds the per-epoch permutations (drawn on the CPU, so CPU and GPU
         runs visit the rows in the same order).
+    epoch_rows : int or None, default=None
+        Rows per epoch when the dataset is an enlarged transfer set: each
+        epoch takes the next ``epoch_rows`` rows of a running random order of
+        all rows (a new order once every row has been visited), so an epoch
+        costs one pass over the transfer set as given. ``None``: all rows.
+        Needs ``shuffle``.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, seed=None):
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None, epoch_rows=None):
         self.X, self.y = dataset.X, dataset.y
         self.batch_size = len(self.X) if batch_size == -1 else int(batch_size)
         self.shuffle = shuffle
+        n = len(self.X)
+        self.epoch_rows = n if epoch_rows is None or not shuffle else min(int(epoch_rows), n)
         self._generator = torch.Generator()
         if seed is not None:
             self._generator.manual_seed(int(seed))
+        self._order, self._position = None, n
 
     def __len__(self):
-        return -(-len(self.X) // self.batch_size)
+        return -(-self.epoch_rows // self.batch_size)
+
+    def _next_order(self):
+        """Indices of the next epoch's rows, continuing the running permutation."""
+        n = len(self.X)
+        if self.epoch_rows == n:
+            return torch.randperm(n, generator=self._generator)
+        parts, need = [], self.epoch_rows
+        while need:
+            if self._position == n:
+                self._order, self._position = torch.randperm(n, generator=self._generator), 0
+            take = min(need, n - self._position)
+            parts.append(self._order[self._position:self._position + take])
+            self._position += take
+            need -= take
+        return torch.cat(parts)
 
     def __iter__(self):
         n = len(self.X)
         if self.shuffle:
-            order = torch.randperm(n, generator=self._generator).to(self.X.device)
-            for start in range(0, n, self.batch_size):
+            order = self._next_order().to(self.X.device)
+            for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
                 yield self.X[idx], self.y[idx]
         else:
@@ -90,7 +114,7 @@ class FindWLNet(NeuralNet):
 
 def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
                   optimizer, temperature, barrier_strength, barrier_delta,
-                  device):
+                  device, epoch_rows=None):
     """Train ``module`` on the FIND_WL objective; return the skorch net.
 
     Parameters
@@ -102,6 +126,8 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         ``[G | F_{t-1} | D]``.
     seed : int
         Seeds the minibatch order and any randomness in the module (dropout).
+    epoch_rows : int or None, default=None
+        Rows per epoch (see :class:`TensorBatchIterator`); ``None``: all rows.
 
     Returns
     -------
@@ -122,6 +148,7 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         iterator_train=TensorBatchIterator,
         iterator_train__shuffle=True,
         iterator_train__seed=seed,
+        iterator_train__epoch_rows=epoch_rows,
         train_split=None,
         predict_nonlinearity=None,
         device=device,

@@ -2,6 +2,7 @@
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 from sklearn_bdistil._find_wl import stage_outputs
@@ -16,7 +17,9 @@ class Transfer:
     ``X``/``Xv``: inputs; ``G``/``Gv``: teacher logits; ``F``/``Fv``: ensemble
     logits so far; ``S``/``Sv``: the last stage's cached state when stages are
     connected (``None`` before the first stage or without connections);
-    ``level``: index of the current student class on the escalation ladder.
+    ``level``: index of the current student class on the escalation ladder;
+    ``n_given``: training rows as given, before the transfer set was enlarged
+    (the enlarged rows follow them in ``X``).
     """
 
     X: torch.Tensor
@@ -29,15 +32,30 @@ class Transfer:
     S: torch.Tensor = None
     Sv: torch.Tensor = None
     level: int = 0
+    n_given: int = None
 
     @classmethod
-    def on_device(cls, X, G, train, valid, device, connected):
+    def on_device(cls, X, G, train, valid, device, connected, extra=None):
+        """Split ``(X, G)`` into training and held-out rows on ``device``.
+
+        ``extra``: ``(X_new, G_new)``, rows that enlarge the training part.
+        """
         def as_tensor(a):
             return torch.as_tensor(a, dtype=torch.float32, device=device)
 
-        G_train, G_valid = as_tensor(G[train]), as_tensor(G[valid])
-        return cls(as_tensor(X[train]), G_train, torch.zeros_like(G_train),
-                   as_tensor(X[valid]), G_valid, torch.zeros_like(G_valid), connected)
+        X_train, G_train = X[train], G[train]
+        if extra is not None and len(extra[0]):
+            X_train = np.concatenate([X_train, extra[0]])
+            G_train = np.concatenate([G_train, extra[1]])
+        X_train, G_train, G_valid = as_tensor(X_train), as_tensor(G_train), as_tensor(G[valid])
+        return cls(X_train, G_train, torch.zeros_like(G_train),
+                   as_tensor(X[valid]), G_valid, torch.zeros_like(G_valid), connected,
+                   n_given=len(train))
+
+    @property
+    def epoch_rows(self):
+        """Rows per FIND_WL epoch: the training rows as given (``None``: all of ``X``)."""
+        return None if self.n_given == self.X.shape[0] else self.n_given
 
     @property
     def has_valid(self):
