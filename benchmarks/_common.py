@@ -172,6 +172,10 @@ def students_for(split):
         c = split.n_channels
         return [Conv1dStudent(n_channels=c, n_filters=(8, 16)),
                 Conv1dStudent(n_channels=c, n_filters=(16, 16))]
+    if split.name == "letter":
+        # 26 classes: 8-unit students stop far below the teacher (0.79 against
+        # 0.89 in a --quick run); ten 32-unit stages still cost < 20% of it
+        return [MLPStudent((32,)), MLPStudent((64,)), MLPStudent((128,))]
     return [MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,))]  # the library default
 
 

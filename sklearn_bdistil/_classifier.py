@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
@@ -152,8 +152,19 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         an interrupt: the completed stages are kept, with a
         :class:`~sklearn_bdistil.FitInterruptedWarning`.
     device : str or torch.device, default="cpu"
-        Where students are trained and evaluated. Prediction falls back to
-        the CPU (with a warning) where this device is not available.
+        Where students are trained and evaluated. With ``"cuda"`` the
+        transfer set, the teacher logits, the weights and the ensemble logits
+        stay on the GPU for the whole fit. Prediction falls back to the CPU
+        (with a warning) where this device is not available.
+    accelerator : accelerate.Accelerator, default=None
+        Trains each FIND_WL round through skorch's Accelerate integration
+        (``skorch.hf.AccelerateMixin``): data parallel across the processes
+        of ``accelerate launch`` (each process trains on its shard of every
+        minibatch; gradients are averaged), mixed precision, and so on. The
+        fit then runs on ``accelerator.device`` instead of ``device`` (which
+        still places predictions); every process runs the rest of the
+        boosting loop identically, and only the main process writes to
+        ``checkpoint_dir``. Needs ``pip install accelerate``.
     random_state : int, RandomState instance or None, default=None
         Seeds the validation split and one seed per student (initialisation
         and minibatch order).
@@ -252,6 +263,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         "stage_callback": [callable, None],
         "checkpoint_dir": [str, os.PathLike, None],
         "device": [str, torch.device],
+        "accelerator": [HasMethods(["prepare", "unwrap_model"]), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
@@ -264,7 +276,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                  validation_fraction=0.1, n_iter_no_change=3,
                  predict_batch_size=8192, teacher_cost=None, warm_start=False,
                  checkpoint_dir=None, stage_callback=None, device="cpu",
-                 random_state=None, verbose=0):
+                 accelerator=None, random_state=None, verbose=0):
         self.teacher = teacher
         self.students = students
         self.n_estimators = n_estimators
@@ -289,6 +301,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.stage_callback = stage_callback
         self.device = device
+        self.accelerator = accelerator
         self.random_state = random_state
         self.verbose = verbose
 
@@ -317,7 +330,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         previous = self._previous_stages()
         X, y = self._validate_fit_data(X, y, teacher_logits)
         students = self._check_students()
-        device = resolve_device(self.device, fallback=False)
+        device = (self.accelerator.device if self.accelerator is not None
+                  else resolve_device(self.device, fallback=False))
         # sets teacher_ and classes_; a warm start keeps the teacher it was fitted with
         G = self._teacher_logits(X, y, teacher_logits,
                                  previous["teacher"] if previous else None)
@@ -331,7 +345,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             t.replay(record.module, record.connection, record.weight, self.predict_batch_size)
             t.level = record.student_index
         checkpoint = None
-        if self.checkpoint_dir is not None:
+        if self.checkpoint_dir is not None and (self.accelerator is None
+                                                or self.accelerator.is_main_process):
             checkpoint = CheckpointDir(self.checkpoint_dir)
             checkpoint.write_meta(X.shape[1], self.classes_, split_seed, students,
                                   self.connection)
@@ -536,7 +551,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 optimizer=self.optimizer, temperature=self.temperature,
                 barrier_strength=self.barrier_strength,
                 barrier_delta=self.barrier_delta, device=t.X.device,
-                epoch_rows=t.epoch_rows,
+                epoch_rows=t.epoch_rows, accelerator=self.accelerator,
             )
             if net.interrupted_:
                 raise KeyboardInterrupt

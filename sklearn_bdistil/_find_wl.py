@@ -12,13 +12,14 @@ skorch criterion.
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PassthroughScoring
+from skorch.hf import AccelerateMixin
 from torch import nn
 
 from sklearn_bdistil._loss import DistillationCriterion
 from sklearn_bdistil.students._connections import stage_forward
 
-__all__ = ["ConnectedTrainer", "FindWLNet", "TensorBatchIterator", "forward_in_batches",
-           "stage_outputs", "train_student"]
+__all__ = ["AcceleratedFindWLNet", "ConnectedTrainer", "FindWLNet", "TensorBatchIterator",
+           "forward_in_batches", "stage_outputs", "train_student"]
 
 
 class TensorBatchIterator:
@@ -42,12 +43,20 @@ class TensorBatchIterator:
         all rows (a new order once every row has been visited), so an epoch
         costs one pass over the transfer set as given. ``None``: all rows.
         Needs ``shuffle``.
+    process_index, num_processes : int, default=0, 1
+        Data-parallel training (skorch's Accelerate integration under
+        ``accelerate launch``): every process draws the same order and takes
+        every ``num_processes``-th row of each batch, so the processes step
+        together through shards of the same global batches. A last batch
+        with fewer rows than processes is dropped.
     """
 
-    def __init__(self, dataset, batch_size, shuffle=False, seed=None, epoch_rows=None):
+    def __init__(self, dataset, batch_size, shuffle=False, seed=None, epoch_rows=None,
+                 process_index=0, num_processes=1):
         self.X, self.y = dataset.X, dataset.y
         self.batch_size = len(self.X) if batch_size == -1 else int(batch_size)
         self.shuffle = shuffle
+        self.process_index, self.num_processes = int(process_index), int(num_processes)
         n = len(self.X)
         self.epoch_rows = n if epoch_rows is None or not shuffle else min(int(epoch_rows), n)
         self._generator = torch.Generator()
@@ -56,7 +65,8 @@ class TensorBatchIterator:
         self._order, self._position = None, n
 
     def __len__(self):
-        return -(-self.epoch_rows // self.batch_size)
+        full, rest = divmod(self.epoch_rows, self.batch_size)
+        return full + (rest >= self.num_processes)
 
     def _next_order(self):
         """Indices of the next epoch's rows, continuing the running permutation."""
@@ -75,7 +85,12 @@ class TensorBatchIterator:
 
     def __iter__(self):
         n = len(self.X)
-        if self.shuffle:
+        if self.num_processes > 1:
+            order = (self._next_order() if self.shuffle else torch.arange(n)).to(self.X.device)
+            for start in range(0, len(order) - self.num_processes + 1, self.batch_size):
+                idx = order[start:start + self.batch_size][self.process_index::self.num_processes]
+                yield self.X[idx], self.y[idx]
+        elif self.shuffle:
             order = self._next_order().to(self.X.device)
             for start in range(0, len(order), self.batch_size):
                 idx = order[start:start + self.batch_size]
@@ -111,10 +126,48 @@ class FindWLNet(NeuralNet):
             self.interrupted_ = True
             raise
 
+    def run_single_epoch(self, iterator, training, prefix, step_fn, **fit_params):
+        """skorch's epoch, with one device-to-host copy of the losses per epoch.
+
+        skorch records ``loss.item()`` after every batch, which on a GPU waits
+        for the batch to finish: the host can then never run ahead of the
+        device, and small students become launch-bound. Here the batch losses
+        stay on the device until the epoch ends and are written into the
+        history then (the callbacks FIND_WL uses read them only at epoch end).
+        """
+        if iterator is None:
+            return
+        batches = self.history[-1]["batches"]
+        first, losses, sizes = len(batches), [], []
+        for batch in iterator:
+            self.notify("on_batch_begin", batch=batch, training=training)
+            step = step_fn(batch, **fit_params)
+            losses.append(step["loss"].detach())
+            sizes.append(len(batch[0]))
+            self.notify("on_batch_end", batch=batch, training=training, **step)
+        values = torch.stack(losses).float().tolist() if losses else []
+        for entry, loss, size in zip(batches[first:], values, sizes, strict=True):
+            entry[prefix + "_loss"] = loss
+            entry[prefix + "_batch_size"] = size
+        self.history.record(prefix + "_batch_count", len(losses))
+
+
+class AcceleratedFindWLNet(AccelerateMixin, FindWLNet):
+    """:class:`FindWLNet` trained through skorch's Accelerate integration."""
+
+    def _initialize_accelerator(self):
+        # The distillation criterion has no parameters, and DistributedDataParallel
+        # refuses to wrap a module without any: prepare everything but the criterion.
+        criterion, self.criterion_ = self.criterion_, None
+        try:
+            return super()._initialize_accelerator()
+        finally:
+            self.criterion_ = criterion
+
 
 def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
                   optimizer, temperature, barrier_strength, barrier_delta,
-                  device, epoch_rows=None):
+                  device, epoch_rows=None, accelerator=None):
     """Train ``module`` on the FIND_WL objective; return the skorch net.
 
     Parameters
@@ -128,6 +181,12 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         Seeds the minibatch order and any randomness in the module (dropout).
     epoch_rows : int or None, default=None
         Rows per epoch (see :class:`TensorBatchIterator`); ``None``: all rows.
+    accelerator : accelerate.Accelerator or None, default=None
+        Trains through skorch's ``AccelerateMixin``: the accelerator places
+        and wraps the module (data parallel across the processes of
+        ``accelerate launch``, mixed precision) and each process trains on its
+        shard of every batch. ``X`` and ``targets`` must already be on
+        ``accelerator.device``.
 
     Returns
     -------
@@ -135,7 +194,14 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         ``net.module_`` is the trained student; ``net.history`` its losses;
         ``net.interrupted_`` whether the user stopped it.
     """
-    net = FindWLNet(
+    kwargs = {"device": device}
+    net_class = FindWLNet
+    if accelerator is not None:
+        net_class = AcceleratedFindWLNet
+        kwargs = {"accelerator": accelerator, "device": None,
+                  "iterator_train__process_index": accelerator.process_index,
+                  "iterator_train__num_processes": accelerator.num_processes}
+    net = net_class(
         module,
         criterion=DistillationCriterion,
         criterion__temperature=temperature,
@@ -151,8 +217,8 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         iterator_train__epoch_rows=epoch_rows,
         train_split=None,
         predict_nonlinearity=None,
-        device=device,
         verbose=0,
+        **kwargs,
     )
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)

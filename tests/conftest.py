@@ -6,6 +6,16 @@ from sklearn.linear_model import LogisticRegression
 
 torch.set_num_threads(1)
 
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked ``gpu`` skip where CUDA is not available."""
+    if torch.cuda.is_available():
+        return
+    skip = pytest.mark.skip(reason="needs CUDA; run `python -m pytest -m gpu` on a GPU machine")
+    for item in items:
+        if "gpu" in item.keywords:
+            item.add_marker(skip)
+
 #: Tiny training settings that keep each fit well under a second.
 FAST = dict(n_estimators=3, max_epochs=3, batch_size=64, random_state=0)
 

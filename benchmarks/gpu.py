@@ -1,0 +1,224 @@
+"""FIND_WL and staged prediction throughput, CPU vs GPU and vs a plain torch loop.
+
+    python -m benchmarks.gpu                      # 100k and 1M rows, every device here
+    python -m benchmarks.gpu --rows 20000 --devices cpu --epochs 1   # CPU smoke run
+
+One script for everything GPU-related, sized for a few minutes on one GPU:
+
+- **FIND_WL epoch**: rows/s of the package's skorch FIND_WL net
+  (:func:`sklearn_bdistil._find_wl.train_student`) against a plain torch loop
+  over the same device-resident tensors, module, loss, batch size and Adam
+  (no per-batch host sync in the plain loop: the fastest honest loop). Both
+  for an MLP student on 64 features and a 1-D CNN student on 6 x 100 sensor
+  windows, at each ``--rows`` and ``--batch-sizes`` and on each device.
+  Median over epochs after one warm-up epoch.
+- **staged prediction**: rows/s of ``staged_decision_function`` (all stages)
+  and of ``decision_function`` (last stage) of a 10-stage ensemble of each
+  student kind, on each device, at the largest ``--rows``. The ensemble is
+  fitted on 4,000 rows (its accuracy is irrelevant here).
+
+Targets (issue 8): on a GPU, FIND_WL within 1.3x of the plain loop and faster
+than the CPU path at 1M rows; staged prediction of 1M rows in well under a
+second for MLP students. Writes ``benchmarks/results/gpu.json`` and prints a
+table last.
+"""
+
+import argparse
+import json
+import statistics
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from sklearn_bdistil import BDistilClassifier
+from sklearn_bdistil._find_wl import train_student
+from sklearn_bdistil._loss import DistillationCriterion, pack_targets
+from sklearn_bdistil.students import Conv1dStudent, MLPStudent
+from sklearn_bdistil.students._base import build_student
+
+LOSS = dict(temperature=1.0, barrier_strength=0.1, barrier_delta=0.1)
+N_CLASSES = 10
+#: student kind -> (factory, n_features)
+STUDENTS = {
+    "mlp": (MLPStudent((16,)), 64),
+    "cnn": (Conv1dStudent(n_channels=6, n_filters=(8, 16)), 600),
+}
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def problem(rows, n_features, device, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(rows, n_features, generator=g)
+    G = torch.randn(rows, N_CLASSES, generator=g)
+    D = torch.randn(rows, N_CLASSES, generator=g)
+    y = pack_targets(G, torch.zeros_like(G), D / D.abs().sum())
+    return X.to(device), y.to(device)
+
+
+def plain_epochs(module, X, y, batch_size, epochs):
+    """Seconds per epoch of a hand-written loop over resident tensors."""
+    criterion = DistillationCriterion(**LOSS)
+    optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
+    generator = torch.Generator().manual_seed(0)
+    module.train()
+    out = []
+    for _ in range(epochs):
+        sync(X.device)
+        start = time.perf_counter()
+        order = torch.randperm(len(X), generator=generator).to(X.device)
+        total = torch.zeros((), device=X.device)
+        for i in range(0, len(X), batch_size):
+            idx = order[i:i + batch_size]
+            optimizer.zero_grad()
+            loss = criterion(module(X[idx]), y[idx])
+            loss.backward()
+            optimizer.step()
+            total += loss.detach()
+        total.item()  # one sync per epoch, as FIND_WL does
+        out.append(time.perf_counter() - start)
+    return out
+
+
+def find_wl_epochs(module, X, y, batch_size, epochs):
+    net = train_student(module, X, y, seed=0, max_epochs=epochs, batch_size=batch_size,
+                        lr=1e-2, optimizer=torch.optim.Adam, device=X.device, **LOSS)
+    return list(net.history[:, "dur"])
+
+
+def time_find_wl(kind, rows, batch_size, device, epochs):
+    factory, n_features = STUDENTS[kind]
+    X, y = problem(rows, n_features, device)
+
+    def fresh():
+        return build_student(factory, n_features, N_CLASSES, seed=0).to(device)
+
+    # one warm-up epoch each (allocator, cuDNN autotuning, thread pools), dropped
+    plain = plain_epochs(fresh(), X, y, batch_size, epochs + 1)[1:]
+    find_wl = find_wl_epochs(fresh(), X, y, batch_size, epochs + 1)[1:]
+    p, f = statistics.median(plain), statistics.median(find_wl)
+    del X, y
+    return {"student": kind, "rows": rows, "batch_size": batch_size, "device": str(device),
+            "plain_s_per_epoch": p, "find_wl_s_per_epoch": f,
+            "plain_rows_per_s": rows / p, "find_wl_rows_per_s": rows / f,
+            "find_wl_vs_plain": f / p}
+
+
+def fitted_ensemble(kind, n_stages=10, seed=0):
+    factory, n_features = STUDENTS[kind]
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((4000, n_features)).astype(np.float32)
+    teacher = torch.nn.Sequential(torch.nn.Linear(n_features, 32), torch.nn.ReLU(),
+                                  torch.nn.Linear(32, N_CLASSES))
+    clf = BDistilClassifier(teacher, [factory], n_estimators=n_stages, max_epochs=2,
+                            gamma=-1.0, n_iter_no_change=n_stages, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return clf.fit(X)
+
+
+def time_prediction(kind, clf, rows, device, repeats):
+    n_features = STUDENTS[kind][1]
+    X = np.random.default_rng(1).standard_normal((rows, n_features)).astype(np.float32)
+    clf.set_params(device=str(device), predict_batch_size=max(8192, rows // 8))
+
+    def staged():
+        for _ in clf.staged_decision_function(X):
+            pass
+
+    def last():
+        clf.decision_function(X)
+
+    out = {"student": kind, "rows": rows, "device": str(device),
+           "n_stages": int(clf.n_estimators_)}
+    for name, fn in (("staged", staged), ("last_stage", last)):
+        fn()  # warm-up
+        seconds = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            fn()
+            seconds.append(time.perf_counter() - start)
+        s = statistics.median(seconds)
+        out[f"{name}_seconds"] = s
+        out[f"{name}_rows_per_s"] = rows / s
+    out["staged_vs_last_stage"] = out["staged_seconds"] / out["last_stage_seconds"]
+    return out
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[256, 4096])
+    parser.add_argument("--students", nargs="+", choices=sorted(STUDENTS),
+                        default=["mlp", "cnn"])
+    parser.add_argument("--devices", nargs="+", default=None,
+                        help="default: cpu, and cuda where available")
+    parser.add_argument("--epochs", type=int, default=2, help="timed epochs (after a warm-up)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed prediction repeats")
+    parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
+    args = parser.parse_args(argv)
+    devices = [torch.device(d) for d in (args.devices or
+                                         ["cpu"] + (["cuda"] if torch.cuda.is_available()
+                                                    else []))]
+    for d in devices:
+        if d.type == "cuda" and not torch.cuda.is_available():
+            parser.error("--devices cuda, but CUDA is not available here")
+    card = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    start = time.perf_counter()
+
+    training = []
+    for device in devices:
+        for kind in args.students:
+            for rows in args.rows:
+                for batch_size in args.batch_sizes:
+                    r = time_find_wl(kind, rows, batch_size, device, args.epochs)
+                    training.append(r)
+                    print(f"FIND_WL {kind} {rows} rows batch {batch_size} {device}: "
+                          f"{r['find_wl_rows_per_s']:,.0f} rows/s "
+                          f"({r['find_wl_vs_plain']:.2f}x plain)", flush=True)
+
+    prediction = []
+    for kind in args.students:
+        clf = fitted_ensemble(kind)
+        for device in devices:
+            r = time_prediction(kind, clf, max(args.rows), device, args.repeats)
+            prediction.append(r)
+            print(f"predict {kind} {r['rows']} rows {device}: all {r['n_stages']} stages "
+                  f"{r['staged_seconds']:.3f} s, last stage {r['last_stage_seconds']:.3f} s",
+                  flush=True)
+    wall = time.perf_counter() - start
+
+    result = {"config": vars(args) | {"torch": torch.__version__, "card": card,
+                                      "cpu_threads": torch.get_num_threads()},
+              "find_wl": training, "prediction": prediction, "wall_seconds": wall}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gpu.json").write_text(json.dumps(result, indent=2))
+
+    print(f"\ntorch {torch.__version__}; card: {card or 'none'}; "
+          f"{torch.get_num_threads()} CPU threads; {wall:.0f} s; wrote {out / 'gpu.json'}")
+    print(f"{'student':<7} {'rows':>9} {'batch':>6} {'device':<6} {'FIND_WL rows/s':>15} "
+          f"{'plain rows/s':>13} {'x plain':>8}")
+    for r in training:
+        print(f"{r['student']:<7} {r['rows']:>9} {r['batch_size']:>6} {r['device']:<6} "
+              f"{r['find_wl_rows_per_s']:>15,.0f} {r['plain_rows_per_s']:>13,.0f} "
+              f"{r['find_wl_vs_plain']:>8.2f}")
+    print(f"\n{'student':<7} {'rows':>9} {'device':<6} {'stages':>6} {'staged s':>9} "
+          f"{'last s':>8} {'staged rows/s':>14} {'staged/last':>11}")
+    for r in prediction:
+        print(f"{r['student']:<7} {r['rows']:>9} {r['device']:<6} {r['n_stages']:>6} "
+              f"{r['staged_seconds']:>9.3f} {r['last_stage_seconds']:>8.3f} "
+              f"{r['staged_rows_per_s']:>14,.0f} {r['staged_vs_last_stage']:>11.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
