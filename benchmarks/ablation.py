@@ -11,8 +11,12 @@ with the library defaults, then with one knob changed:
 - ``gamma`` 0 / 0.02 / 0.1;
 - ``temperature`` 1 / 2 / 4;
 - ``learning_rate`` 0.25 / 0.5 / 1.0 (the shrinkage of the line-searched step;
-  the line search itself cannot be switched off by a parameter, so the step
-  knob is this factor; 1.0 = no shrinkage);
+  1.0 = no shrinkage);
+- the line search off: every stage added with the fixed step
+  ``a = learning_rate = 0.5`` (the library's line search replaced inside this
+  benchmark; there is no parameter for it);
+- ``connection`` "dense" / "lstm": each student reads the previous one's
+  hidden features;
 - ``augmentation`` "mixup" / "jitter": the transfer set enlarged with 2
   mixup or jittered copies of the training rows, labelled by the teacher (an
   epoch stays one pass's worth of the rows as given, so the same number of
@@ -26,6 +30,7 @@ own). Writes ``benchmarks/results/<dataset>/ablation.{json,md}`` (and, unless
 """
 
 import argparse
+import contextlib
 import json
 import shutil
 import time
@@ -36,7 +41,7 @@ import torch
 
 from benchmarks import _common as C
 from benchmarks.compare import bdistil_params, prefix_means, training_params
-from sklearn_bdistil import BDistilClassifier
+from sklearn_bdistil import BDistilClassifier, _classifier
 from sklearn_bdistil._cost import teacher_flops
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +60,24 @@ SETTINGS = [
     ("learning_rate=1.0", {"learning_rate": 1.0}),
     ("augmentation=mixup", {"augmentation": "mixup"}),
     ("augmentation=jitter", {"augmentation": "jitter"}),
+    ("line search off", {}),
+    ("connection=dense", {"connection": "dense"}),
+    ("connection=lstm", {"connection": "lstm"}),
 ]
+
+
+@contextlib.contextmanager
+def fixed_step(label):
+    """For "line search off": every stage's step is ``learning_rate * 1``."""
+    if label != "line search off":
+        yield
+        return
+    original = _classifier.line_search
+    _classifier.line_search = lambda *args, **kwargs: 1.0
+    try:
+        yield
+    finally:
+        _classifier.line_search = original
 
 
 def run_seed(name, seed, quick, settings=SETTINGS, log=print):
@@ -79,7 +101,8 @@ def run_seed(name, seed, quick, settings=SETTINGS, log=print):
         clf = BDistilClassifier(teacher, students, random_state=seed,
                                 **bdistil_params(quick, change))
         t0 = time.perf_counter()
-        C.quiet_fit(clf, X, teacher_logits=GX)
+        with fixed_step(label):
+            C.quiet_fit(clf, X, teacher_logits=GX)
         seconds = time.perf_counter() - t0
         costs = np.asarray(clf.cumulative_costs_, dtype=float)
         curve = C.curve_from_preds(list(clf.staged_predict(split.X_test)), costs,

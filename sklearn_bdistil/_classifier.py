@@ -10,26 +10,29 @@ import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import validate_data
 
 from sklearn_bdistil import _teacher
 from sklearn_bdistil._augment import AUGMENTATIONS, augment_rows
 from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord
 from sklearn_bdistil._cost import stage_flops, stage_latency, stage_params, teacher_flops
-from sklearn_bdistil._find_wl import ConnectedTrainer, train_student
+from sklearn_bdistil._find_wl import build_stage, find_wl
 from sklearn_bdistil._game import centred_residual, edge, residual_scale, signed_weights
 from sklearn_bdistil._loss import distillation_loss, pack_targets
 from sklearn_bdistil._predict import StagedPredictorMixin, resolve_device
 from sklearn_bdistil._step import line_search
 from sklearn_bdistil._transfer import Transfer
+from sklearn_bdistil._validation import (
+    check_classes,
+    check_students,
+    check_teacher_logits,
+    fit_teacher_needs_y,
+    split_rows,
+    validate_fit_data,
+)
 from sklearn_bdistil.exceptions import EarlyStoppingWarning, FitInterruptedWarning
 from sklearn_bdistil.students import MLPStudent
-from sklearn_bdistil.students._base import build_student
 from sklearn_bdistil.students._connections import (
     CONNECTIONS,
-    check_connectable,
-    make_connection,
     state_layout,
 )
 
@@ -328,8 +331,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self : object
         """
         previous = self._previous_stages()
-        X, y = self._validate_fit_data(X, y, teacher_logits)
-        students = self._check_students()
+        X, y = validate_fit_data(self, X, y, teacher_logits)
+        students = check_students(self.students, DEFAULT_STUDENTS)
         device = (self.accelerator.device if self.accelerator is not None
                   else resolve_device(self.device, fallback=False))
         # sets teacher_ and classes_; a warm start keeps the teacher it was fitted with
@@ -337,7 +340,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                                  previous["teacher"] if previous else None)
         records, rng, split_seed = self._resume(previous, X.shape[1], students)
 
-        train, valid = self._split(X.shape[0], split_seed)
+        train, valid = split_rows(X.shape[0], self.validation_fraction, split_seed)
         t = Transfer.on_device(X, G, train, valid, device, self.connection != "none",
                                extra=self._augment(X, G.shape[1], train, split_seed))
         initial = (self._kd(t.F, t.G), self._kd(t.Fv, t.Gv))
@@ -408,8 +411,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             G = _teacher.teacher_logits(self.teacher_, X, self.predict_batch_size)
         else:
             self.teacher_ = self.teacher
-            G = self._check_teacher_logits(teacher_logits, X.shape[0])
-        self.classes_ = self._check_classes(G.shape[1], y)
+            G = check_teacher_logits(teacher_logits, X.shape[0])
+        self.classes_ = check_classes(self.teacher_, G.shape[1], y)
         return G
 
     def _augment(self, X, n_classes, train, seed):
@@ -474,7 +477,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 checkpoint.check_compatible(meta, n_features, self.classes_, students,
                                             self.connection)
                 records, rng_state = checkpoint.read_stages(
-                    lambda i, previous: self._build_stage(students[i], n_features, previous, 0),
+                    lambda i, previous: build_stage(students[i], n_features, len(self.classes_),
+                                                    self.connection, previous, 0),
                     limit=self.n_estimators)
                 if records:
                     rng = np.random.RandomState()
@@ -516,53 +520,6 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         width, has_cell = state_layout(student, connection)
         return 2 * width if has_cell else width
 
-    def _build_stage(self, factory, n_features, previous, seed):
-        """A fresh student and, after a first stage, its connection to ``previous``.
-
-        ``previous`` is the previous stage's ``(student, connection)`` or ``None``.
-        """
-        student = build_student(factory, n_features, len(self.classes_), seed)
-        if self.connection == "none":
-            return student, None
-        check_connectable(student, factory)
-        if previous is None:
-            return student, None
-        prev_width, prev_has_cell = state_layout(*previous)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            connection = make_connection(self.connection, student.head.in_features,
-                                         prev_width, prev_has_cell)
-        return student, connection
-
-    def _find_wl(self, factory, t, targets, previous, seed):
-        """Build and train one stage; ``(student, connection, train outputs)`` or ``None``.
-
-        A student whose loss or outputs turn non-finite is retrained once with
-        a ten times smaller learning rate, then given up (never added).
-        """
-        inputs = t.inputs()
-        for lr in (self.lr, self.lr / 10):
-            student, connection = self._build_stage(factory, t.X.shape[1], previous, seed)
-            module = (student if connection is None
-                      else ConnectedTrainer(student, connection, t.X.shape[1]))
-            net = train_student(
-                module.to(t.X.device), inputs, targets, seed=seed,
-                max_epochs=self.max_epochs, batch_size=self.batch_size, lr=lr,
-                optimizer=self.optimizer, temperature=self.temperature,
-                barrier_strength=self.barrier_strength,
-                barrier_delta=self.barrier_delta, device=t.X.device,
-                epoch_rows=t.epoch_rows, accelerator=self.accelerator,
-            )
-            if net.interrupted_:
-                raise KeyboardInterrupt
-            out = t.outputs(student, connection, self.predict_batch_size)
-            losses = net.history[:, "train_loss"] if len(net.history) else [float("nan")]
-            if torch.isfinite(out[0]).all() and np.isfinite(losses).all():
-                return student.eval(), connection, out
-            if self.verbose:
-                print(f"  {factory!r}: non-finite loss with lr={lr:g}")
-        return None
-
     def _boost(self, t, students, rng, train_loss, valid_loss, attempt, previous):
         """One round on the transfer set ``t``; a :class:`StageRecord` or ``None``.
 
@@ -579,7 +536,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         targets = pack_targets(t.G, t.F, D)
         for level in range(t.level, len(students)):
             seed = int(rng.randint(np.iinfo(np.int32).max))
-            found = self._find_wl(students[level], t, targets, previous, seed)
+            found = find_wl(self, students[level], t, targets, previous, seed)
             if found is None:
                 return self._reject(attempt, "its training diverged")
             student, connection, out = found
@@ -618,68 +575,6 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             print(f"  round {attempt}: stage rejected, {why}")
         return None
 
-    # ------------------------------------------------------------ checks
-
-    def _validate_fit_data(self, X, y, teacher_logits=None):
-        if y is None:
-            # precomputed logits stand in for the teacher: no need to fit it
-            if teacher_logits is not None or not fit_teacher_needs_y(self.teacher):
-                X = validate_data(self, X, dtype=[np.float64, np.float32])
-                return X, None
-            raise ValueError(
-                f"{type(self).__name__} requires y to be passed, but the target y "
-                f"is None: the teacher {type(self.teacher).__name__} is not fitted. "
-                "Pass y, or a fitted teacher (e.g. in sklearn.frozen.FrozenEstimator)."
-            )
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32])
-        check_classification_targets(y)
-        return X, y
-
-    def _check_students(self):
-        students = DEFAULT_STUDENTS if self.students is None else self.students
-        if len(students) == 0:
-            raise ValueError("students is empty; give at least one student factory.")
-        return list(students)
-
-    def _check_teacher_logits(self, teacher_logits, n_samples):
-        G = np.asarray(teacher_logits, dtype=np.float32)
-        if G.ndim != 2 or G.shape[0] != n_samples or G.shape[1] < 2:
-            raise ValueError(
-                f"teacher_logits must have shape (n_samples={n_samples}, n_classes>=2); "
-                f"got {G.shape}."
-            )
-        if not np.isfinite(G).all():
-            raise ValueError("teacher_logits contains NaN or infinity.")
-        return G
-
-    def _check_classes(self, n_outputs, y):
-        classes = _teacher.teacher_classes(self.teacher_, n_outputs, y)
-        if len(classes) != n_outputs:
-            raise ValueError(
-                f"The teacher has {len(classes)} classes but gives {n_outputs} "
-                "logit columns."
-            )
-        if n_outputs < 2:
-            raise ValueError("The teacher must know at least 2 classes.")
-        if y is not None:
-            unknown = np.setdiff1d(np.unique(y), classes)
-            if len(unknown):
-                raise ValueError(
-                    f"y contains labels the teacher does not know: {unknown[:10].tolist()}; "
-                    f"the teacher's classes are {classes[:10].tolist()}."
-                )
-        return classes
-
-    def _split(self, n_samples, seed):
-        """Training and held-out row indices, a function of ``seed`` and ``n_samples``."""
-        order = np.random.RandomState(seed).permutation(n_samples)
-        n_valid = 0
-        if self.validation_fraction is not None:
-            n_valid = int(round(self.validation_fraction * n_samples))
-            if n_valid >= n_samples:
-                n_valid = 0
-        return np.sort(order[n_valid:]), np.sort(order[:n_valid])
-
     def _kd(self, F, G):
         if F.shape[0] == 0:
             return float("nan")
@@ -698,10 +593,3 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         tags.target_tags.required = fit_teacher_needs_y(self.teacher)
         return tags
 
-
-def fit_teacher_needs_y(teacher):
-    """Whether fitting ``teacher`` needs labels (it is an unfitted estimator)."""
-    try:
-        return not _teacher.is_fitted(teacher)
-    except TypeError:
-        return False

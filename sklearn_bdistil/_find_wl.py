@@ -9,6 +9,7 @@ targets of a batch are the rows of ``[G | F_{t-1} | D]``
 skorch criterion.
 """
 
+import numpy as np
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import EpochTimer, PassthroughScoring
@@ -16,10 +17,16 @@ from skorch.hf import AccelerateMixin
 from torch import nn
 
 from sklearn_bdistil._loss import DistillationCriterion
-from sklearn_bdistil.students._connections import stage_forward
+from sklearn_bdistil.students._base import build_student
+from sklearn_bdistil.students._connections import (
+    check_connectable,
+    make_connection,
+    stage_forward,
+    state_layout,
+)
 
 __all__ = ["AcceleratedFindWLNet", "ConnectedTrainer", "FindWLNet", "TensorBatchIterator",
-           "forward_in_batches", "stage_outputs", "train_student"]
+           "build_stage", "find_wl", "forward_in_batches", "stage_outputs", "train_student"]
 
 
 class TensorBatchIterator:
@@ -224,6 +231,60 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         torch.manual_seed(seed)
         net.fit(X, targets)
     return net
+
+
+def build_stage(factory, n_features, n_classes, connection, previous, seed):
+    """A fresh student and, after a first stage, its connection to ``previous``.
+
+    ``connection`` is the estimator's ``connection`` parameter; ``previous``
+    the previous stage's ``(student, connection)`` or ``None``.
+    """
+    student = build_student(factory, n_features, n_classes, seed)
+    if connection == "none":
+        return student, None
+    check_connectable(student, factory)
+    if previous is None:
+        return student, None
+    prev_width, prev_has_cell = state_layout(*previous)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        link = make_connection(connection, student.head.in_features, prev_width,
+                               prev_has_cell)
+    return student, link
+
+
+def find_wl(estimator, factory, t, targets, previous, seed):
+    """Build and train one stage; ``(student, connection, train outputs)`` or ``None``.
+
+    ``estimator`` supplies the training settings, ``t`` is the
+    :class:`~sklearn_bdistil._transfer.Transfer` set and ``targets`` the
+    packed ``[G | F | D]``. A student whose loss or outputs turn non-finite is
+    retrained once with a ten times smaller learning rate, then given up
+    (never added).
+    """
+    est = estimator
+    inputs, n_features = t.inputs(), t.X.shape[1]
+    for lr in (est.lr, est.lr / 10):
+        student, connection = build_stage(factory, n_features, len(est.classes_),
+                                          est.connection, previous, seed)
+        module = (student if connection is None
+                  else ConnectedTrainer(student, connection, n_features))
+        net = train_student(
+            module.to(t.X.device), inputs, targets, seed=seed,
+            max_epochs=est.max_epochs, batch_size=est.batch_size, lr=lr,
+            optimizer=est.optimizer, temperature=est.temperature,
+            barrier_strength=est.barrier_strength, barrier_delta=est.barrier_delta,
+            device=t.X.device, epoch_rows=t.epoch_rows, accelerator=est.accelerator,
+        )
+        if net.interrupted_:
+            raise KeyboardInterrupt
+        out = t.outputs(student, connection, est.predict_batch_size)
+        losses = net.history[:, "train_loss"] if len(net.history) else [float("nan")]
+        if torch.isfinite(out[0]).all() and np.isfinite(losses).all():
+            return student.eval(), connection, out
+        if est.verbose:
+            print(f"  {factory!r}: non-finite loss with lr={lr:g}")
+    return None
 
 
 class ConnectedTrainer(nn.Module):

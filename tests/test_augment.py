@@ -7,7 +7,7 @@ from sklearn.linear_model import LogisticRegression
 from skorch.dataset import Dataset
 
 from conftest import FAST
-from sklearn_bdistil import BDistilClassifier, MLPStudent, _classifier
+from sklearn_bdistil import BDistilClassifier, MLPStudent, _find_wl
 from sklearn_bdistil._augment import augment_rows
 from sklearn_bdistil._find_wl import TensorBatchIterator
 
@@ -81,7 +81,7 @@ def test_teacher_labels_the_new_training_rows_only(data):
 def test_epoch_is_one_pass_over_the_rows_as_given(data, teacher, monkeypatch):
     X, _ = data
     batches = []
-    train = _classifier.train_student
+    train = _find_wl.train_student
 
     def recording(*args, **kwargs):
         net = train(*args, **kwargs)
@@ -90,7 +90,7 @@ def test_epoch_is_one_pass_over_the_rows_as_given(data, teacher, monkeypatch):
                         for e in net.history])
         return net
 
-    monkeypatch.setattr(_classifier, "train_student", recording)
+    monkeypatch.setattr(_find_wl, "train_student", recording)
     params = dict(FAST, n_estimators=1, validation_fraction=None)
     BDistilClassifier(teacher, [MLPStudent((4,))], **params).fit(X)
     plain = batches.pop()

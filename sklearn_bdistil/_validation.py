@@ -1,0 +1,88 @@
+"""Checks of ``fit``'s input: data, students, precomputed logits, classes; the held-out split."""
+
+import numpy as np
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import validate_data
+
+from sklearn_bdistil import _teacher
+
+__all__ = ["check_classes", "check_students", "check_teacher_logits", "fit_teacher_needs_y",
+           "split_rows", "validate_fit_data"]
+
+
+def fit_teacher_needs_y(teacher):
+    """Whether fitting ``teacher`` needs labels (it is an unfitted estimator)."""
+    try:
+        return not _teacher.is_fitted(teacher)
+    except TypeError:
+        return False
+
+
+def validate_fit_data(estimator, X, y, teacher_logits=None):
+    """``(X, y)`` checked by scikit-learn's ``validate_data``; ``y`` may be None.
+
+    ``y`` is required only when the teacher must be fitted and no precomputed
+    logits stand in for it.
+    """
+    if y is None:
+        if teacher_logits is not None or not fit_teacher_needs_y(estimator.teacher):
+            return validate_data(estimator, X, dtype=[np.float64, np.float32]), None
+        raise ValueError(
+            f"{type(estimator).__name__} requires y to be passed, but the target y "
+            f"is None: the teacher {type(estimator.teacher).__name__} is not fitted. "
+            "Pass y, or a fitted teacher (e.g. in sklearn.frozen.FrozenEstimator)."
+        )
+    X, y = validate_data(estimator, X, y, dtype=[np.float64, np.float32])
+    check_classification_targets(y)
+    return X, y
+
+
+def check_students(students, default):
+    """The ladder as a list (``default`` for None); an empty one is an error."""
+    students = default if students is None else students
+    if len(students) == 0:
+        raise ValueError("students is empty; give at least one student factory.")
+    return list(students)
+
+
+def check_teacher_logits(teacher_logits, n_samples):
+    """Precomputed teacher logits as a finite float32 ``(n_samples, n_classes)`` array."""
+    G = np.asarray(teacher_logits, dtype=np.float32)
+    if G.ndim != 2 or G.shape[0] != n_samples or G.shape[1] < 2:
+        raise ValueError(
+            f"teacher_logits must have shape (n_samples={n_samples}, n_classes>=2); "
+            f"got {G.shape}."
+        )
+    if not np.isfinite(G).all():
+        raise ValueError("teacher_logits contains NaN or infinity.")
+    return G
+
+
+def check_classes(teacher, n_outputs, y):
+    """The teacher's classes, checked against its logit columns and against ``y``."""
+    classes = _teacher.teacher_classes(teacher, n_outputs, y)
+    if len(classes) != n_outputs:
+        raise ValueError(
+            f"The teacher has {len(classes)} classes but gives {n_outputs} logit columns."
+        )
+    if n_outputs < 2:
+        raise ValueError("The teacher must know at least 2 classes.")
+    if y is not None:
+        unknown = np.setdiff1d(np.unique(y), classes)
+        if len(unknown):
+            raise ValueError(
+                f"y contains labels the teacher does not know: {unknown[:10].tolist()}; "
+                f"the teacher's classes are {classes[:10].tolist()}."
+            )
+    return classes
+
+
+def split_rows(n_samples, validation_fraction, seed):
+    """Training and held-out row indices, a function of ``seed`` and ``n_samples``."""
+    order = np.random.RandomState(seed).permutation(n_samples)
+    n_valid = 0
+    if validation_fraction is not None:
+        n_valid = int(round(validation_fraction * n_samples))
+        if n_valid >= n_samples:
+            n_valid = 0
+    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
