@@ -11,9 +11,9 @@ with the library defaults, then with one knob changed:
 - ``gamma`` 0 / 0.02 / 0.1;
 - ``temperature`` 1 / 2 / 4;
 - ``learning_rate`` 0.25 / 0.5 / 1.0 (the shrinkage of the line-searched step;
-  1.0 = no shrinkage);
-- the line search off: every stage added with the fixed step
-  ``a = learning_rate = 0.5`` (the library's line search replaced inside this
+  1.0 = no shrinkage, the default);
+- ``line_search=off``: every stage added with the fixed step
+  ``a = learning_rate`` (the library's line search replaced inside this
   benchmark; there is no parameter for it);
 - ``connection`` "dense" / "lstm": each student reads the previous one's
   hidden features;
@@ -57,10 +57,10 @@ SETTINGS = [
     ("temperature=2", {"temperature": 2.0}),
     ("temperature=4", {"temperature": 4.0}),
     ("learning_rate=0.25", {"learning_rate": 0.25}),
-    ("learning_rate=1.0", {"learning_rate": 1.0}),
+    ("learning_rate=0.5", {"learning_rate": 0.5}),
     ("augmentation=mixup", {"augmentation": "mixup"}),
     ("augmentation=jitter", {"augmentation": "jitter"}),
-    ("line search off", {}),
+    ("line_search=off", {}),
     ("connection=dense", {"connection": "dense"}),
     ("connection=lstm", {"connection": "lstm"}),
 ]
@@ -68,8 +68,8 @@ SETTINGS = [
 
 @contextlib.contextmanager
 def fixed_step(label):
-    """For "line search off": every stage's step is ``learning_rate * 1``."""
-    if label != "line search off":
+    """For "line_search=off": every stage's step is ``learning_rate * 1``."""
+    if label != "line_search=off":
         yield
         return
     original = _classifier.line_search
