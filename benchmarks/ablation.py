@@ -11,7 +11,7 @@ with the library defaults, then with one knob changed:
 - ``gamma`` 0 / 0.02 / 0.1;
 - ``temperature`` 1 / 2 / 4;
 - ``learning_rate`` 0.25 / 0.5 / 1.0 (the shrinkage of the line-searched step;
-  1.0 = no shrinkage, the default);
+  1.0 = no shrinkage);
 - ``line_search=off``: every stage added with the fixed step
   ``a = learning_rate`` (the library's line search replaced inside this
   benchmark; there is no parameter for it);
@@ -57,7 +57,7 @@ SETTINGS = [
     ("temperature=2", {"temperature": 2.0}),
     ("temperature=4", {"temperature": 4.0}),
     ("learning_rate=0.25", {"learning_rate": 0.25}),
-    ("learning_rate=0.5", {"learning_rate": 0.5}),
+    ("learning_rate=1.0", {"learning_rate": 1.0}),
     ("augmentation=mixup", {"augmentation": "mixup"}),
     ("augmentation=jitter", {"augmentation": "jitter"}),
     ("line_search=off", {}),

@@ -114,10 +114,10 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         so augmentation does not lengthen training. ``None``: off.
     augmentation_copies : int, default=2
         Transformed copies of each training row when ``augmentation`` is set.
-    learning_rate : float, default=1.0
+    learning_rate : float, default=0.5
         Shrinkage applied to the line-searched step of each stage (1.0: the
-        line-searched step itself). Values below 1 slowed the fit down on
-        every benchmark data set (see the Results page of the documentation).
+        line-searched step itself). See the Results page of the
+        documentation for the evidence behind the default.
     max_epochs : int, default=20
         Epochs over the transfer set per FIND_WL round.
     batch_size : int, default=256
@@ -276,7 +276,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
     def __init__(self, teacher, students=None, *, n_estimators=10, connection="none", eta=1.0,
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
                  temperature=1.0, augmentation=None, augmentation_copies=2,
-                 learning_rate=1.0, max_epochs=20,
+                 learning_rate=0.5, max_epochs=20,
                  batch_size=256, lr=0.01, optimizer=torch.optim.Adam,
                  validation_fraction=0.1, n_iter_no_change=3,
                  predict_batch_size=8192, teacher_cost=None, warm_start=False,
