@@ -47,13 +47,14 @@ def augment_rows(X, augmentation, copies, seed):
         :class:`numpy.random.Generator` and must return an array of the shape
         of ``X`` (one new row per row).
     copies : int
-    seed : int
-        Seeds ``rng``: the same seed gives the same rows.
+    seed : int or sequence of int
+        Seeds ``rng`` (:func:`numpy.random.default_rng`): the same seed gives
+        the same rows.
     """
     X = np.asarray(X, dtype=np.float32)
     if copies == 0 or augmentation is None or len(X) == 0:
         return X[:0]
-    transform = _BUILT_IN.get(augmentation, augmentation)
+    transform = _BUILT_IN[augmentation] if isinstance(augmentation, str) else augmentation
     rng = np.random.default_rng(seed)
     parts = []
     for _ in range(copies):
