@@ -97,12 +97,11 @@ def run_seed(name, seed, quick, settings=SETTINGS, log=print):
     classes = np.asarray(teacher.classes_)
     rows, lo, hi, resched = [], None, None, None
     for label, change in settings:
-        X, GX = split.X_train, G
         clf = BDistilClassifier(teacher, students, random_state=seed,
                                 **bdistil_params(quick, change))
         t0 = time.perf_counter()
         with fixed_step(label):
-            C.quiet_fit(clf, X, teacher_logits=GX)
+            C.quiet_fit(clf, split.X_train, teacher_logits=G)
         seconds = time.perf_counter() - t0
         costs = np.asarray(clf.cumulative_costs_, dtype=float)
         curve = C.curve_from_preds(list(clf.staged_predict(split.X_test)), costs,
@@ -122,7 +121,7 @@ def run_seed(name, seed, quick, settings=SETTINGS, log=print):
         diffs = [b["accuracy"] - r["accuracy"] for b, r in zip(curve, resched, strict=False)
                  if abs(b["cost"] - r["cost"]) < 1e-6 * max(1.0, r["cost"])]
         row = {"setting": label, "change": change,
-               "n_rows": int(len(X)), "n_stages": int(clf.n_estimators_),
+               "n_rows": int(len(split.X_train)), "n_stages": int(clf.n_estimators_),
                "final_accuracy": curve[-1]["accuracy"],
                "final_agreement": curve[-1]["agreement"],
                "final_fraction": float(costs[-1] / teacher_cost),

@@ -33,24 +33,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from benchmarks.find_wl_overhead import plain_epochs, skorch_epochs
 from sklearn_bdistil import BDistilClassifier
-from sklearn_bdistil._find_wl import train_student
-from sklearn_bdistil._loss import DistillationCriterion, pack_targets
+from sklearn_bdistil._loss import pack_targets
 from sklearn_bdistil.students import Conv1dStudent, MLPStudent
 from sklearn_bdistil.students._base import build_student
 
-LOSS = dict(temperature=1.0, barrier_strength=0.1, barrier_delta=0.1)
 N_CLASSES = 10
 #: student kind -> (factory, n_features)
 STUDENTS = {
     "mlp": (MLPStudent((16,)), 64),
     "cnn": (Conv1dStudent(n_channels=6, n_filters=(8, 16)), 600),
 }
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 def problem(rows, n_features, device, seed=0):
@@ -62,36 +56,6 @@ def problem(rows, n_features, device, seed=0):
     return X.to(device), y.to(device)
 
 
-def plain_epochs(module, X, y, batch_size, epochs):
-    """Seconds per epoch of a hand-written loop over resident tensors."""
-    criterion = DistillationCriterion(**LOSS)
-    optimizer = torch.optim.Adam(module.parameters(), lr=1e-2)
-    generator = torch.Generator().manual_seed(0)
-    module.train()
-    out = []
-    for _ in range(epochs):
-        sync(X.device)
-        start = time.perf_counter()
-        order = torch.randperm(len(X), generator=generator).to(X.device)
-        total = torch.zeros((), device=X.device)
-        for i in range(0, len(X), batch_size):
-            idx = order[i:i + batch_size]
-            optimizer.zero_grad()
-            loss = criterion(module(X[idx]), y[idx])
-            loss.backward()
-            optimizer.step()
-            total += loss.detach()
-        total.item()  # one sync per epoch, as FIND_WL does
-        out.append(time.perf_counter() - start)
-    return out
-
-
-def find_wl_epochs(module, X, y, batch_size, epochs):
-    net = train_student(module, X, y, seed=0, max_epochs=epochs, batch_size=batch_size,
-                        lr=1e-2, optimizer=torch.optim.Adam, device=X.device, **LOSS)
-    return list(net.history[:, "dur"])
-
-
 def time_find_wl(kind, rows, batch_size, device, epochs):
     factory, n_features = STUDENTS[kind]
     X, y = problem(rows, n_features, device)
@@ -101,7 +65,7 @@ def time_find_wl(kind, rows, batch_size, device, epochs):
 
     # one warm-up epoch each (allocator, cuDNN autotuning, thread pools), dropped
     plain = plain_epochs(fresh(), X, y, batch_size, epochs + 1)[1:]
-    find_wl = find_wl_epochs(fresh(), X, y, batch_size, epochs + 1)[1:]
+    find_wl = skorch_epochs(fresh(), X, y, batch_size, 1e-2, device, epochs + 1, False)[1:]
     p, f = statistics.median(plain), statistics.median(find_wl)
     del X, y
     return {"student": kind, "rows": rows, "batch_size": batch_size, "device": str(device),

@@ -92,15 +92,11 @@ class TensorBatchIterator:
 
     def __iter__(self):
         n = len(self.X)
-        if self.num_processes > 1:
+        if self.shuffle or self.num_processes > 1:
             order = (self._next_order() if self.shuffle else torch.arange(n)).to(self.X.device)
+            # a single process takes each whole batch (the slice [0::1])
             for start in range(0, len(order) - self.num_processes + 1, self.batch_size):
                 idx = order[start:start + self.batch_size][self.process_index::self.num_processes]
-                yield self.X[idx], self.y[idx]
-        elif self.shuffle:
-            order = self._next_order().to(self.X.device)
-            for start in range(0, len(order), self.batch_size):
-                idx = order[start:start + self.batch_size]
                 yield self.X[idx], self.y[idx]
         else:
             for start in range(0, n, self.batch_size):
