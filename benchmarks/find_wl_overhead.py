@@ -30,15 +30,21 @@ from sklearn_bdistil.students._base import build_student
 LOSS = dict(temperature=1.0, barrier_strength=0.1, barrier_delta=0.1)
 
 
-def plain_epochs(module, X, y, batch_size, epochs, lr=1e-2, seed=0):
+def plain_epochs(module, X, y, batch_size, epochs, lr=1e-2, seed=0, compile_mode=None):
     """Seconds per epoch of a hand-written loop over resident tensors.
 
     One Adam over all epochs, a new random order each epoch (drawn on the CPU
     from ``seed``), and, like FIND_WL, one host sync per epoch: the batch
     losses are summed on the device and read once at the end of the epoch.
+    ``compile_mode`` (e.g. ``"default"``, ``"reduce-overhead"`` for CUDA
+    graphs): the module and the criterion run through ``torch.compile`` with
+    that mode; the first epoch then includes the compilation.
     """
     criterion = DistillationCriterion(**LOSS)
     optimizer = torch.optim.Adam(module.parameters(), lr=lr)
+    if compile_mode is not None:
+        module = torch.compile(module, mode=compile_mode)
+        criterion = torch.compile(criterion, mode=compile_mode)
     generator = torch.Generator().manual_seed(seed)
     module.train()
     out = []

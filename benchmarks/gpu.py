@@ -17,10 +17,19 @@ One script for everything GPU-related, sized for a few minutes on one GPU:
   student kind, on each device, at the largest ``--rows``. The ensemble is
   fitted on 4,000 rows (its accuracy is irrelevant here).
 
-Targets (issue 8): on a GPU, FIND_WL within 1.3x of the plain loop and faster
-than the CPU path at 1M rows; staged prediction of 1M rows in well under a
-second for MLP students. Writes ``benchmarks/results/gpu.json`` and prints a
-table last.
+- **torch.compile** (``--compile MODE ...``, off by default): the plain loop
+  again with the student and the criterion compiled in each mode (e.g.
+  ``default``; ``reduce-overhead`` replays CUDA graphs), at the largest
+  ``--rows`` and the smallest batch size, where launch overhead dominates.
+  The first (dropped) epoch includes the compilation; its excess over a
+  timed epoch is reported as ``compile_s``.
+
+Devices run in the order given (``cuda`` first by default), and the JSON is
+rewritten after every measurement, so a run stopped by a time limit keeps
+what it measured. Targets (issue 8): on a GPU, FIND_WL within 1.3x of the
+plain loop and faster than the CPU path at 1M rows; staged prediction of 1M
+rows in well under a second for MLP students. Writes ``gpu.json`` under
+``--out`` (default ``benchmarks/results``) and prints a table last.
 """
 
 import argparse
@@ -56,22 +65,47 @@ def problem(rows, n_features, device, seed=0):
     return X.to(device), y.to(device)
 
 
-def time_find_wl(kind, rows, batch_size, device, epochs):
+def _fresh(kind, device):
     factory, n_features = STUDENTS[kind]
-    X, y = problem(rows, n_features, device)
+    return build_student(factory, n_features, N_CLASSES, seed=0).to(device)
 
-    def fresh():
-        return build_student(factory, n_features, N_CLASSES, seed=0).to(device)
 
+def warm_up(kind, device, batch_size, rows=20_000):
+    """Both loops, untimed: a process's first epochs pay for thread pools, kernel
+    selection and allocator growth (seconds on a busy CPU), which the first timed
+    loop would otherwise absorb."""
+    X, y = problem(rows, STUDENTS[kind][1], device)
+    plain_epochs(_fresh(kind, device), X, y, batch_size, 2)
+    skorch_epochs(_fresh(kind, device), X, y, batch_size, 1e-2, device, 2, False)
+
+
+def time_find_wl(kind, rows, batch_size, device, epochs):
+    X, y = problem(rows, STUDENTS[kind][1], device)
     # one warm-up epoch each (allocator, cuDNN autotuning, thread pools), dropped
-    plain = plain_epochs(fresh(), X, y, batch_size, epochs + 1)[1:]
-    find_wl = skorch_epochs(fresh(), X, y, batch_size, 1e-2, device, epochs + 1, False)[1:]
+    plain = plain_epochs(_fresh(kind, device), X, y, batch_size, epochs + 1)[1:]
+    find_wl = skorch_epochs(_fresh(kind, device), X, y, batch_size, 1e-2, device,
+                            epochs + 1, False)[1:]
     p, f = statistics.median(plain), statistics.median(find_wl)
     del X, y
     return {"student": kind, "rows": rows, "batch_size": batch_size, "device": str(device),
             "plain_s_per_epoch": p, "find_wl_s_per_epoch": f,
             "plain_rows_per_s": rows / p, "find_wl_rows_per_s": rows / f,
             "find_wl_vs_plain": f / p}
+
+
+def time_compiled(kind, rows, batch_size, device, epochs, mode):
+    """The plain loop with ``torch.compile(mode=mode)``, against the eager plain loop."""
+    X, y = problem(rows, STUDENTS[kind][1], device)
+    eager = statistics.median(plain_epochs(_fresh(kind, device), X, y, batch_size,
+                                           epochs + 1)[1:])
+    torch._dynamo.reset()  # no cache from an earlier mode or student
+    seconds = plain_epochs(_fresh(kind, device), X, y, batch_size, epochs + 1,
+                           compile_mode=mode)
+    compiled = statistics.median(seconds[1:])
+    del X, y
+    return {"student": kind, "rows": rows, "batch_size": batch_size, "device": str(device),
+            "mode": mode, "eager_s_per_epoch": eager, "compiled_s_per_epoch": compiled,
+            "compile_s": seconds[0] - compiled, "compiled_vs_eager": compiled / eager}
 
 
 def fitted_ensemble(kind, n_stages=10, seed=0):
@@ -122,60 +156,77 @@ def main(argv=None):
     parser.add_argument("--students", nargs="+", choices=sorted(STUDENTS),
                         default=["mlp", "cnn"])
     parser.add_argument("--devices", nargs="+", default=None,
-                        help="default: cpu, and cuda where available")
+                        help="in this order; default: cuda where available, then cpu")
     parser.add_argument("--epochs", type=int, default=2, help="timed epochs (after a warm-up)")
     parser.add_argument("--repeats", type=int, default=3, help="timed prediction repeats")
+    parser.add_argument("--compile", nargs="*", default=[], metavar="MODE",
+                        help="torch.compile modes to time the plain loop in (default: none)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results"))
     args = parser.parse_args(argv)
     devices = [torch.device(d) for d in (args.devices or
-                                         ["cpu"] + (["cuda"] if torch.cuda.is_available()
-                                                    else []))]
+                                         (["cuda"] if torch.cuda.is_available() else [])
+                                         + ["cpu"])]
     for d in devices:
         if d.type == "cuda" and not torch.cuda.is_available():
             parser.error("--devices cuda, but CUDA is not available here")
     card = torch.cuda.get_device_name() if torch.cuda.is_available() else None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
+    result = {"config": vars(args) | {"torch": torch.__version__, "card": card,
+                                      "cpu_threads": torch.get_num_threads()},
+              "find_wl": [], "compiled": [], "prediction": [], "wall_seconds": 0.0}
 
-    training = []
+    def record(section, r):
+        result[section].append(r)
+        result["wall_seconds"] = time.perf_counter() - start
+        (out / "gpu.json").write_text(json.dumps(result, indent=2))
+
     for device in devices:
         for kind in args.students:
+            warm_up(kind, device, min(args.batch_sizes))
             for rows in args.rows:
                 for batch_size in args.batch_sizes:
                     r = time_find_wl(kind, rows, batch_size, device, args.epochs)
-                    training.append(r)
+                    record("find_wl", r)
                     print(f"FIND_WL {kind} {rows} rows batch {batch_size} {device}: "
                           f"{r['find_wl_rows_per_s']:,.0f} rows/s "
                           f"({r['find_wl_vs_plain']:.2f}x plain)", flush=True)
-
-    prediction = []
-    for kind in args.students:
-        clf = fitted_ensemble(kind)
-        for device in devices:
-            r = time_prediction(kind, clf, max(args.rows), device, args.repeats)
-            prediction.append(r)
+            for mode in args.compile:
+                r = time_compiled(kind, max(args.rows), min(args.batch_sizes), device,
+                                  args.epochs, mode)
+                record("compiled", r)
+                print(f"plain loop {kind} {r['rows']} rows batch {r['batch_size']} {device} "
+                      f"compiled ({mode}): {r['compiled_vs_eager']:.2f}x eager, "
+                      f"compiling {r['compile_s']:.0f} s", flush=True)
+        for kind in args.students:
+            r = time_prediction(kind, fitted_ensemble(kind), max(args.rows), device,
+                                args.repeats)
+            record("prediction", r)
             print(f"predict {kind} {r['rows']} rows {device}: all {r['n_stages']} stages "
                   f"{r['staged_seconds']:.3f} s, last stage {r['last_stage_seconds']:.3f} s",
                   flush=True)
-    wall = time.perf_counter() - start
-
-    result = {"config": vars(args) | {"torch": torch.__version__, "card": card,
-                                      "cpu_threads": torch.get_num_threads()},
-              "find_wl": training, "prediction": prediction, "wall_seconds": wall}
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "gpu.json").write_text(json.dumps(result, indent=2))
+    wall = result["wall_seconds"]
 
     print(f"\ntorch {torch.__version__}; card: {card or 'none'}; "
           f"{torch.get_num_threads()} CPU threads; {wall:.0f} s; wrote {out / 'gpu.json'}")
     print(f"{'student':<7} {'rows':>9} {'batch':>6} {'device':<6} {'FIND_WL rows/s':>15} "
           f"{'plain rows/s':>13} {'x plain':>8}")
-    for r in training:
+    for r in result["find_wl"]:
         print(f"{r['student']:<7} {r['rows']:>9} {r['batch_size']:>6} {r['device']:<6} "
               f"{r['find_wl_rows_per_s']:>15,.0f} {r['plain_rows_per_s']:>13,.0f} "
               f"{r['find_wl_vs_plain']:>8.2f}")
+    if result["compiled"]:
+        print(f"\n{'student':<7} {'rows':>9} {'batch':>6} {'device':<6} {'mode':<16} "
+              f"{'eager s':>8} {'compiled s':>10} {'x eager':>8} {'compile s':>9}")
+        for r in result["compiled"]:
+            print(f"{r['student']:<7} {r['rows']:>9} {r['batch_size']:>6} {r['device']:<6} "
+                  f"{r['mode']:<16} {r['eager_s_per_epoch']:>8.3f} "
+                  f"{r['compiled_s_per_epoch']:>10.3f} {r['compiled_vs_eager']:>8.2f} "
+                  f"{r['compile_s']:>9.1f}")
     print(f"\n{'student':<7} {'rows':>9} {'device':<6} {'stages':>6} {'staged s':>9} "
           f"{'last s':>8} {'staged rows/s':>14} {'staged/last':>11}")
-    for r in prediction:
+    for r in result["prediction"]:
         print(f"{r['student']:<7} {r['rows']:>9} {r['device']:<6} {r['n_stages']:>6} "
               f"{r['staged_seconds']:>9.3f} {r['last_stage_seconds']:>8.3f} "
               f"{r['staged_rows_per_s']:>14,.0f} {r['staged_vs_last_stage']:>11.2f}")

@@ -159,8 +159,10 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
     device : str or torch.device, default="cpu"
         Where students are trained and evaluated. With ``"cuda"`` the
         transfer set, the teacher logits, the weights and the ensemble logits
-        stay on the GPU for the whole fit. Prediction falls back to the CPU
-        (with a warning) where this device is not available.
+        stay on the GPU for the whole fit. The fitted students are kept on
+        the CPU; prediction copies them to this device on its first call and
+        reuses the copies until a stage changes. Prediction falls back to the
+        CPU (with a warning) where this device is not available.
     accelerator : accelerate.Accelerator, default=None
         Trains each FIND_WL round through skorch's Accelerate integration
         (``skorch.hf.AccelerateMixin``): data parallel across the processes

@@ -55,6 +55,14 @@ def _confidence(F, kind):
     return top2[:, 1] - top2[:, 0]
 
 
+def _stage_key(module):
+    """What identifies the current weights of ``module`` (or ``None``) without reading them."""
+    if module is None:
+        return None
+    return id(module), tuple((t.data_ptr(), t._version)
+                             for t in module.state_dict(keep_vars=True).values())
+
+
 class StagedPredictorMixin:
     """Prediction methods of a ``F_k = a_1 f_1 + ... + a_k f_k`` ensemble."""
 
@@ -90,13 +98,35 @@ class StagedPredictorMixin:
         """``X`` as a float32 tensor, and ``(student, connection)`` per stage, on the device."""
         X = validate_data(self, X, reset=False, dtype=_DTYPES)
         device = resolve_device(self.device, fallback=True)
-        modules = list(zip(self.estimators_, self.connections_, strict=True))
-        if device.type != "cpu":  # the fitted modules stay on the CPU, picklable anywhere
-            modules = [tuple(None if m is None else copy.deepcopy(m).to(device)
-                             for m in stage) for stage in modules]
         if not X.flags.writeable:  # torch warns on read-only buffers (e.g. from pandas)
             X = X.copy()
-        return torch.as_tensor(X, dtype=torch.float32, device=device), modules
+        return torch.as_tensor(X, dtype=torch.float32, device=device), self._stages_on(device)
+
+    def _stages_on(self, device):
+        """``(student, connection)`` per stage, on ``device``.
+
+        The fitted modules stay on the CPU (picklable, loadable anywhere); for
+        another device they are copied there once and the copies kept for
+        later calls, so many small predictions on a GPU do not each pay for
+        moving every stage. The copies are made again when a stage changes:
+        another module, or a parameter or buffer replaced or modified in
+        place (e.g. by ``load_state_dict``). Pickling drops them.
+        """
+        stages = list(zip(self.estimators_, self.connections_, strict=True))
+        if device.type == "cpu":
+            return stages
+        key = (str(device), tuple(_stage_key(m) for stage in stages for m in stage))
+        cached = self.__dict__.get("_device_stages")
+        if cached is None or cached[0] != key:
+            copies = [tuple(None if m is None else copy.deepcopy(m).to(device)
+                            for m in stage) for stage in stages]
+            cached = self._device_stages = (key, copies)
+        return cached[1]
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # object's own is the live __dict__
+        state.pop("_device_stages", None)
+        return state
 
     def _prefix_logits(self, X, n_stages=None, max_cost=None, fresh=False):
         """Yield the logits of the empty ensemble, then after each stage.

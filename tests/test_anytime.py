@@ -1,4 +1,4 @@
-"""Budgeted prediction, per-row early exit, cost attributes, CPU fallback."""
+"""Budgeted prediction, per-row early exit, cost attributes, devices for prediction."""
 
 import pickle
 
@@ -99,6 +99,30 @@ def test_model_fitted_for_cuda_predicts_on_a_cpu_only_machine(data, fitted):
     with pytest.warns(UserWarning, match="predicting on the CPU"):
         np.testing.assert_array_equal(moved.predict(X), fitted.predict(X))
     assert all(p.device.type == "cpu" for m in moved.estimators_ for p in m.parameters())
+
+
+def test_stage_copies_on_another_device_are_made_once(fitted):
+    """Copies for a non-CPU device (``meta`` here, standing in for a GPU) are
+    reused until a stage changes, and never pickled."""
+    import torch
+
+    meta = torch.device("meta")
+    assert fitted._stages_on(torch.device("cpu"))[0][0] is fitted.estimators_[0]
+    first = fitted._stages_on(meta)
+    assert all(p.is_meta for p in first[0][0].parameters())
+    assert fitted._stages_on(meta) is first
+    assert all(p.device.type == "cpu" for m in fitted.estimators_ for p in m.parameters())
+
+    # an in-place change of the fitted weights, e.g. load_state_dict, makes new copies
+    state = {k: v.clone() for k, v in fitted.estimators_[-1].state_dict().items()}
+    fitted.estimators_[-1].load_state_dict(state)
+    second = fitted._stages_on(meta)
+    assert second is not first and fitted._stages_on(meta) is second
+    fitted.estimators_[0] = pickle.loads(pickle.dumps(fitted.estimators_[0]))
+    assert fitted._stages_on(meta) is not second
+
+    restored = pickle.loads(pickle.dumps(fitted))
+    assert "_device_stages" in vars(fitted) and "_device_stages" not in vars(restored)
 
 
 def _cuda():

@@ -83,6 +83,9 @@ def test_staged_prediction_on_cuda_matches_cpu(data, teacher):
     gpu = list(clf.set_params(device="cuda").staged_decision_function(X))
     for a, b in zip(cpu, gpu, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
+    stages = clf._stages_on(torch.device("cuda"))  # copied once, by the call above
+    assert clf._stages_on(torch.device("cuda")) is stages
+    assert all(p.is_cuda for p in stages[0][0].parameters())
     gpu_exit, gpu_used = clf.predict_early_exit(X, threshold=0.8)
     cpu_exit, cpu_used = clf.set_params(device="cpu").predict_early_exit(X, threshold=0.8)
     assert (gpu_exit == cpu_exit).mean() > 0.99 and (gpu_used == cpu_used).mean() > 0.99
