@@ -1,16 +1,20 @@
 """Stage records, and writing / reading them to a checkpoint directory.
 
 A checkpoint directory holds ``meta.json`` (what the fit was: feature count,
-classes, the split seed) and, per kept stage ``k``, ``stage_{k:04d}.pt`` (the
-student's ``state_dict``, tensors only) and ``stage_{k:04d}.json`` (its step,
-edge, student class, losses, cost and the random state after it). Loading
-uses ``torch.load(..., weights_only=True)`` and JSON: nothing in the
-directory can run code. Files are written to a temporary name and renamed,
-so a fit killed mid-write leaves the previous stages intact.
+classes, the split seed, the students and connection, the training settings
+and a fingerprint of the transfer set and teacher logits) and, per kept stage
+``k``, ``stage_{k:04d}.pt`` (the student's ``state_dict``, tensors only) and
+``stage_{k:04d}.json`` (its step, edge, student class, losses, cost and the
+random state after it). Loading uses ``torch.load(..., weights_only=True)``
+and JSON: nothing in the directory can run code. Files are written to a
+temporary name and renamed, so a fit killed mid-write leaves the previous
+stages intact.
 """
 
+import hashlib
 import json
 import os
+import types
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,7 +23,7 @@ import torch
 
 __all__ = ["StageRecord", "CheckpointDir"]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass
@@ -52,10 +56,12 @@ def _read_json(path):
 
 
 def describe(obj):
-    """A description of a student factory or connection that is stable across processes.
+    """A description of a student factory, connection or setting, stable across processes.
 
     ``repr`` of a function, a lambda or a ``functools.partial`` contains a
     memory address; those are described by their qualified name instead.
+    Lambdas and local functions share qualified names (``<lambda>``), so
+    theirs carries a digest of their code and of the values they close over.
     """
     import functools
 
@@ -63,8 +69,43 @@ def describe(obj):
         return (f"partial({describe(obj.func)}, *{obj.args!r}, "
                 f"**{dict(sorted(obj.keywords.items()))!r})")
     if callable(obj) and hasattr(obj, "__qualname__"):  # a function or a class
-        return f"{getattr(obj, '__module__', '?')}.{obj.__qualname__}"
+        name = f"{getattr(obj, '__module__', '?')}.{obj.__qualname__}"
+        if "<" in obj.__qualname__ and isinstance(obj, types.FunctionType):
+            name += f"[{_function_digest(obj)}]"
+        return name
     return repr(obj)
+
+
+def _function_digest(func, depth=0):
+    """Digest of a function's byte code, constants, names, defaults and closure values."""
+    digest = hashlib.blake2b(digest_size=8)
+
+    def add_code(code):
+        digest.update(code.co_code)
+        digest.update(repr(code.co_names).encode())
+        for const in code.co_consts:
+            if isinstance(const, types.CodeType):
+                add_code(const)
+            else:
+                digest.update(repr(const).encode())
+
+    add_code(func.__code__)
+    values = list(func.__defaults__ or ()) + [c.cell_contents for c in func.__closure__ or ()]
+    for value in values:  # a value with an address in its repr never matches: safe
+        text = (_function_digest(value, depth + 1)
+                if isinstance(value, types.FunctionType) and depth < 3 else describe(value))
+        digest.update(text.encode())
+    return digest.hexdigest()
+
+
+def fingerprint(*arrays):
+    """Digest of the shapes, dtypes and bytes of numpy arrays."""
+    digest = hashlib.blake2b(digest_size=16)
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.shape}{a.dtype.str}".encode())
+        digest.update(memoryview(a).cast("B"))
+    return digest.hexdigest()
 
 
 def _atomic_write(path, write):
@@ -91,12 +132,21 @@ class CheckpointDir:
     def _stage_paths(self, k):
         return self.path / f"stage_{k:04d}.pt", self.path / f"stage_{k:04d}.json"
 
-    def write_meta(self, n_features, classes, split_seed, students, connection):
-        self.path.mkdir(parents=True, exist_ok=True)
-        meta = {"format": FORMAT_VERSION, "n_features_in": int(n_features),
-                "classes": _jsonable_classes(classes), "split_seed": int(split_seed),
+    @staticmethod
+    def problem(n_features, classes, students, connection, data, settings):
+        """What a directory's stages depend on, as stored in ``meta.json``.
+
+        ``data`` is the :func:`fingerprint` of the transfer set and the teacher
+        logits; ``settings`` the training parameters by name.
+        """
+        return {"n_features_in": int(n_features), "classes": _jsonable_classes(classes),
                 "students": [describe(s) for s in students],
-                "connection": describe(connection)}
+                "connection": describe(connection), "data": data,
+                "settings": {k: describe(v) for k, v in sorted(settings.items())}}
+
+    def write_meta(self, problem, split_seed):
+        self.path.mkdir(parents=True, exist_ok=True)
+        meta = {"format": FORMAT_VERSION, "split_seed": int(split_seed), **problem}
         _atomic_write(self.path / "meta.json", lambda p: p.write_text(json.dumps(meta)))
 
     def read_meta(self):
@@ -164,15 +214,31 @@ class CheckpointDir:
             rng_state = (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
         return records, rng_state
 
-    def check_compatible(self, meta, n_features, classes, students, connection):
-        """Raise ``ValueError`` when the directory belongs to another problem."""
-        expected = {"n_features_in": int(n_features), "classes": _jsonable_classes(classes),
-                    "students": [describe(s) for s in students],
-                "connection": describe(connection)}
-        for key, value in expected.items():
-            if meta.get(key) != value:
+    def check_compatible(self, meta, problem):
+        """Raise ``ValueError`` when the directory belongs to another problem or fit.
+
+        ``problem`` is :meth:`problem`'s description of this fit.
+        """
+        where = f"checkpoint_dir {str(self.path)!r}"
+        restart = "Use another directory, or delete this one to start over."
+        if meta.get("format") != FORMAT_VERSION:
+            raise ValueError(f"{where} was written by another version of sklearn_bdistil "
+                             f"(format {meta.get('format')!r}, now {FORMAT_VERSION}). {restart}")
+        for key, value in problem.items():
+            if key not in ("data", "settings") and meta.get(key) != value:
                 raise ValueError(
-                    f"checkpoint_dir {str(self.path)!r} holds a fit with {key}="
-                    f"{meta.get(key)!r}, but this fit has {key}={value!r}. Use another "
-                    "directory, or delete this one to start over."
+                    f"{where} holds a fit with {key}={meta.get(key)!r}, but this fit has "
+                    f"{key}={value!r}. {restart}"
                 )
+        if meta["data"] != problem["data"]:
+            raise ValueError(
+                f"{where} holds a fit on other data: X or the teacher's logits differ from "
+                "this fit's. A checkpoint directory belongs to one fit; in a search or "
+                f"cross-validation, give each fit its own or none. {restart}")
+        changed = {k: (meta["settings"].get(k), v) for k, v in problem["settings"].items()
+                   if meta["settings"].get(k) != v}
+        if changed:
+            raise ValueError(
+                f"{where} holds a fit with other training settings: "
+                + "; ".join(f"{k}={old} there, {new} here" for k, (old, new) in changed.items())
+                + f". {restart}")

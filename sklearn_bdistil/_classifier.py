@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from sklearn_bdistil import _teacher
 from sklearn_bdistil._augment import AUGMENTATIONS, augment_rows
-from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord
+from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord, fingerprint
 from sklearn_bdistil._cost import stage_flops, stage_latency, stage_params, teacher_flops
 from sklearn_bdistil._find_wl import build_stage, find_wl
 from sklearn_bdistil._game import centred_residual, edge, residual_scale, signed_weights
@@ -26,6 +26,7 @@ from sklearn_bdistil._validation import (
     check_students,
     check_teacher_logits,
     fit_teacher_needs_y,
+    probe_students,
     split_rows,
     validate_fit_data,
 )
@@ -42,6 +43,13 @@ __all__ = ["BDistilClassifier"]
 LATENCY_BATCH_SIZES = (1, 1024)
 
 DEFAULT_STUDENTS = (MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,)))
+
+
+#: Parameters the stages in a ``checkpoint_dir`` depend on, besides the data, the
+#: students, the connection and ``random_state``: resuming with others is refused.
+CHECKPOINT_SETTINGS = ("eta", "gamma", "barrier_strength", "barrier_delta", "temperature",
+                       "augmentation", "augmentation_copies", "learning_rate", "max_epochs",
+                       "batch_size", "lr", "optimizer", "validation_fraction")
 
 
 class _Stop(Exception):
@@ -342,7 +350,10 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         # sets teacher_ and classes_; a warm start keeps the teacher it was fitted with
         G = self._teacher_logits(X, y, teacher_logits,
                                  previous["teacher"] if previous else None)
-        records, rng, split_seed = self._resume(previous, X.shape[1], students)
+        probe_students(students, X.shape[1], len(self.classes_), self.connection)
+        problem = (None if self.checkpoint_dir is None
+                   else self._checkpoint_problem(X, G, students))
+        records, rng, split_seed = self._resume(previous, X.shape[1], students, problem)
 
         train, valid = split_rows(X.shape[0], self.validation_fraction, split_seed)
         t = Transfer.on_device(X, G, train, valid, device, self.connection != "none",
@@ -355,8 +366,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         if self.checkpoint_dir is not None and (self.accelerator is None
                                                 or self.accelerator.is_main_process):
             checkpoint = CheckpointDir(self.checkpoint_dir)
-            checkpoint.write_meta(X.shape[1], self.classes_, split_seed, students,
-                                  self.connection)
+            checkpoint.write_meta(problem, split_seed)
             for k, record in enumerate(records):  # e.g. a warm start into a new directory
                 if not checkpoint.has_stage(k):
                     checkpoint.write_stage(k, record, rng)
@@ -462,7 +472,16 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         return {"records": records, "n_features": self.n_features_in_, "teacher": teacher,
                 "classes": self.classes_, "rng": self._rng, "split_seed": self._split_seed}
 
-    def _resume(self, previous, n_features, students):
+    def _checkpoint_problem(self, X, G, students):
+        """What the stages in ``checkpoint_dir`` depend on (see ``CheckpointDir.problem``)."""
+        settings = {name: getattr(self, name) for name in CHECKPOINT_SETTINGS}
+        settings["random_state"] = (int(self.random_state)
+                                    if isinstance(self.random_state, Integral) else None)
+        return CheckpointDir.problem(X.shape[1], self.classes_, students, self.connection,
+                                     fingerprint(X.astype(np.float32, copy=False), G),
+                                     settings)
+
+    def _resume(self, previous, n_features, students, problem):
         """Stages to start from (warm start, then checkpoint), the RNG and the split seed."""
         if previous is not None:
             if previous["n_features"] != n_features or not np.array_equal(
@@ -473,13 +492,20 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                     f"{previous['classes'].tolist()}; X or the teacher has changed. "
                     "Set warm_start=False to start over."
                 )
+            used = max((r.student_index for r in previous["records"]), default=-1)
+            if used >= len(students):
+                raise ValueError(
+                    f"warm_start=True continues the previous fit, whose stages use entry "
+                    f"{used} of students, but students now has {len(students)} entries. "
+                    "Keep the ladder (more entries may be appended), or set "
+                    "warm_start=False to start over."
+                )
             return previous["records"], previous["rng"], previous["split_seed"]
         if self.checkpoint_dir is not None:
             checkpoint = CheckpointDir(self.checkpoint_dir)
             meta = checkpoint.read_meta()
             if meta is not None:
-                checkpoint.check_compatible(meta, n_features, self.classes_, students,
-                                            self.connection)
+                checkpoint.check_compatible(meta, problem)
                 records, rng_state = checkpoint.read_stages(
                     lambda i, previous: build_stage(students[i], n_features, len(self.classes_),
                                                     self.connection, previous, 0),

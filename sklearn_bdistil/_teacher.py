@@ -7,7 +7,10 @@ Supported teachers, checked in this order:
   ``CrossEntropyLoss``, otherwise the log of ``predict_proba``);
 - a scikit-learn classifier (``FrozenEstimator`` and ``Pipeline`` included),
   through ``predict_proba`` (log of the clipped probabilities, row-centred) or
-  else ``decision_function`` (binary ``d`` becomes ``[-d/2, d/2]``).
+  else ``decision_function`` (binary ``d`` becomes ``[-d/2, d/2]``; a
+  one-vs-one ``decision_function`` is refused).
+
+A ``FrozenEstimator`` counts as the estimator it wraps.
 
 An unfitted scikit-learn or skorch teacher is cloned and fitted on ``(X, y)``.
 """
@@ -25,12 +28,30 @@ __all__ = ["fit_teacher", "is_fitted", "teacher_classes", "teacher_logits", "PRO
 PROBA_EPS = 1e-4
 
 
+def _unfrozen(teacher):
+    """The estimator inside a ``sklearn.frozen.FrozenEstimator``, else ``teacher``."""
+    from sklearn.frozen import FrozenEstimator
+
+    while isinstance(teacher, FrozenEstimator):
+        teacher = teacher.estimator
+    return teacher
+
+
 def _is_skorch(teacher):
     try:
         from skorch import NeuralNet
     except ImportError:  # pragma: no cover - skorch is a dependency
         return False
-    return isinstance(teacher, NeuralNet)
+    return isinstance(_unfrozen(teacher), NeuralNet)
+
+
+def _final_step(teacher):
+    """The estimator that makes the predictions: unwraps ``FrozenEstimator`` and ``Pipeline``."""
+    teacher = _unfrozen(teacher)
+    steps = getattr(teacher, "steps", None)
+    if isinstance(steps, list) and steps:
+        return _final_step(steps[-1][1])
+    return teacher
 
 
 def is_fitted(teacher):
@@ -38,7 +59,7 @@ def is_fitted(teacher):
     if isinstance(teacher, torch.nn.Module):
         return True
     if _is_skorch(teacher):
-        return bool(getattr(teacher, "initialized_", False))
+        return bool(getattr(_unfrozen(teacher), "initialized_", False))
     if not hasattr(teacher, "fit"):  # a bare predictor: nothing to fit
         return True
     try:
@@ -121,13 +142,32 @@ def _in_batches(logits_of, X, batch_size):
 
 @torch.no_grad()
 def _torch_logits(module, X, batch_size):
+    """Logits of a torch module teacher; inputs in the dtype of its parameters."""
+    param = next(module.parameters(), None)
     device = _module_device(module)
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    name = type(module).__name__
+
+    def logits_of(rows):
+        try:
+            out = module(torch.as_tensor(rows, dtype=dtype, device=device))
+        except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+            raise ValueError(
+                f"The teacher module {name} failed on a batch of shape {rows.shape} "
+                f"({dtype}, on {device}): {exc}"
+            ) from exc
+        if not isinstance(out, torch.Tensor):
+            raise TypeError(
+                f"The teacher module {name} returned {type(out).__name__}; it must return "
+                "one tensor of logits of shape (n_rows, n_classes). Wrap it in a module "
+                "whose forward returns the logits alone."
+            )
+        return out.float().cpu().numpy()
+
     was_training = module.training
     module.eval()
     try:
-        return _in_batches(
-            lambda rows: module(torch.as_tensor(rows, dtype=torch.float32, device=device))
-            .float().cpu().numpy(), X, batch_size)
+        return _in_batches(logits_of, X, batch_size)
     finally:
         module.train(was_training)
 
@@ -139,11 +179,20 @@ def _log_proba(proba):
 
 def _estimator_logits(teacher, X):
     if _is_skorch(teacher):
-        X = np.asarray(X, dtype=np.float32)
+        teacher, X = _unfrozen(teacher), np.asarray(X, dtype=np.float32)
         if isinstance(getattr(teacher, "criterion_", None), torch.nn.CrossEntropyLoss):
             return teacher.forward(X, training=False).float().cpu().numpy()
     if hasattr(teacher, "predict_proba"):
         return _log_proba(teacher.predict_proba(X))
+    final = _final_step(teacher)
+    if (getattr(final, "decision_function_shape", None) == "ovo"
+            and len(getattr(final, "classes_", ())) > 2):
+        raise ValueError(
+            f"The teacher {type(final).__name__} has decision_function_shape='ovo': its "
+            "decision_function gives one column per pair of classes, not one per class, "
+            "so it cannot serve as logits. Fit it with decision_function_shape='ovr' "
+            "or probability=True."
+        )
     d = np.asarray(teacher.decision_function(X), dtype=np.float64)
     if d.ndim == 1:
         return np.column_stack([-d / 2.0, d / 2.0])

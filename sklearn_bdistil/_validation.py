@@ -1,13 +1,16 @@
 """Checks of ``fit``'s input: data, students, precomputed logits, classes; the held-out split."""
 
 import numpy as np
+import torch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from sklearn_bdistil import _teacher
+from sklearn_bdistil.students._base import build_student, check_factory
+from sklearn_bdistil.students._connections import check_connectable
 
 __all__ = ["check_classes", "check_students", "check_teacher_logits", "fit_teacher_needs_y",
-           "split_rows", "validate_fit_data"]
+           "probe_students", "split_rows", "validate_fit_data"]
 
 
 def fit_teacher_needs_y(teacher):
@@ -38,15 +41,29 @@ def validate_fit_data(estimator, X, y, teacher_logits=None):
 
 
 def check_students(students, default):
-    """The ladder as a list (``default`` for None); an empty one is an error."""
+    """The ladder as a list (``default`` for None); every entry a factory, none missing."""
     students = default if students is None else students
     if len(students) == 0:
         raise ValueError("students is empty; give at least one student factory.")
+    for factory in students:
+        check_factory(factory)
     return list(students)
+
+
+def probe_students(students, n_features, n_classes, connection):
+    """Build each student once, before any training: a ladder entry that fails to
+    build (bad arguments, wrong output shape, not connectable) must not surface
+    only when a later round escalates to it."""
+    for factory in students:
+        student = build_student(factory, n_features, n_classes, seed=0)
+        if connection != "none":
+            check_connectable(student, factory)
 
 
 def check_teacher_logits(teacher_logits, n_samples):
     """Precomputed teacher logits as a finite float32 ``(n_samples, n_classes)`` array."""
+    if isinstance(teacher_logits, torch.Tensor):  # e.g. still attached to a graph, or on a GPU
+        teacher_logits = teacher_logits.detach().cpu()
     G = np.asarray(teacher_logits, dtype=np.float32)
     if G.ndim != 2 or G.shape[0] != n_samples or G.shape[1] < 2:
         raise ValueError(

@@ -24,7 +24,8 @@ STUDENTS = [MLPStudent((4,)), MLPStudent((8,))]
 
 def _fit(X, **params):
     teacher = params.pop("teacher", None) or LogisticRegression(max_iter=500).fit(*_xy(X))
-    return BDistilClassifier(teacher, STUDENTS, **{**FAST, "gamma": -1.0, **params}).fit(X)
+    students = params.pop("students", STUDENTS)
+    return BDistilClassifier(teacher, students, **{**FAST, "gamma": -1.0, **params}).fit(X)
 
 
 def _xy(X):
@@ -99,6 +100,32 @@ def test_checkpoint_of_another_problem_is_refused(data, tmp_path):
 class _Payload:
     def __reduce__(self):
         return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_checkpoint_of_other_data_or_settings_is_refused(data, tmp_path):
+    """As in a search whose folds share one directory: never resume another fit's stages."""
+    X, _ = data
+    _fit(X, n_estimators=1, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="holds a fit on other data"):
+        _fit(X[:200], n_estimators=2, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="lr=0.01 there, 0.05 here"):
+        _fit(X, n_estimators=2, lr=0.05, checkpoint_dir=tmp_path)
+    # what does not change the stages may differ
+    assert _fit(X, n_estimators=2, verbose=0, predict_batch_size=7,
+                checkpoint_dir=tmp_path).n_estimators_ == 2
+
+
+def test_checkpoint_tells_lambda_students_apart(data, tmp_path):
+    X, _ = data
+
+    def ladder(act):
+        return [lambda n, c: nn.Sequential(nn.Linear(n, 4), act(), nn.Linear(4, c))]
+
+    _fit(X, n_estimators=1, checkpoint_dir=tmp_path, students=ladder(nn.ReLU))
+    with pytest.raises(ValueError, match="holds a fit with students="):
+        _fit(X, n_estimators=2, checkpoint_dir=tmp_path, students=ladder(nn.Tanh))
+    resumed = _fit(X, n_estimators=2, checkpoint_dir=tmp_path, students=ladder(nn.ReLU))
+    assert resumed.n_estimators_ == 2
 
 
 def test_checkpoint_loading_refuses_pickled_code(data, tmp_path):
@@ -275,7 +302,8 @@ class _ExplodingStudent(nn.Module):
 
 def test_a_diverging_student_is_retrained_with_a_smaller_lr(data, teacher, capsys):
     X, _ = data
-    _ExplodingStudent.built, _ExplodingStudent.bad = 0, 1
+    # fit first builds each student once to check it (not trained), then the first round's
+    _ExplodingStudent.built, _ExplodingStudent.bad = 0, 2
     clf = BDistilClassifier(teacher, [_ExplodingStudent], verbose=1,
                             **{**FAST, "n_estimators": 1}).fit(X)
     assert clf.n_estimators_ == 1

@@ -145,3 +145,57 @@ def test_teacher_flops_of_a_pipeline_that_changes_the_width(data):
     assert teacher_flops(pipe, 8) == 2 * 4 * 3
     # a module that cannot run on a row of this width is left uncounted
     assert teacher_flops(nn.Linear(5, 3), 8) is None
+
+
+def test_one_vs_one_decision_function_is_refused(data):
+    from sklearn.svm import SVC
+
+    X, y = data
+    ovo = SVC(decision_function_shape="ovo").fit(X, y)
+    for teacher in (ovo, make_pipeline(StandardScaler(), ovo), FrozenEstimator(ovo)):
+        with pytest.raises(ValueError, match="one column per pair of classes"):
+            teacher_logits(teacher, X)
+    # one-vs-rest columns are per class
+    ovr = SVC(decision_function_shape="ovr").fit(X, y)
+    np.testing.assert_allclose(teacher_logits(ovr, X), ovr.decision_function(X), rtol=1e-5)
+
+
+def test_frozen_skorch_teacher_counts_as_the_net_it_wraps(data):
+    X, y = data
+    net = NeuralNetClassifier(nn.Linear, module__in_features=X.shape[1], module__out_features=3,
+                              criterion=nn.CrossEntropyLoss, max_epochs=2, train_split=None,
+                              verbose=0).fit(X, y)
+    X64 = X.astype(np.float64)  # a skorch module wants float32: converted for both
+    assert is_fitted(FrozenEstimator(net))
+    np.testing.assert_array_equal(teacher_logits(FrozenEstimator(net), X64),
+                                  teacher_logits(net, X64))
+    # the module's logits, not the log of its probabilities
+    np.testing.assert_allclose(teacher_logits(net, X64),
+                               net.forward(X).numpy(), rtol=1e-6)
+
+
+class _PairOutput(nn.Module):
+    def __init__(self, n_in):
+        super().__init__()
+        self.linear = nn.Linear(n_in, 3)
+
+    def forward(self, x):
+        return self.linear(x), x
+
+
+def test_torch_teacher_failures_name_the_teacher(data):
+    X, _ = data
+    with pytest.raises(ValueError, match="teacher module Linear failed on a batch"):
+        teacher_logits(nn.Linear(X.shape[1] + 1, 3), X)
+    with pytest.raises(TypeError, match="returned tuple"):
+        teacher_logits(_PairOutput(X.shape[1]), X)
+
+
+def test_float64_torch_teacher_gets_float64_inputs(data):
+    X, _ = data
+    torch.manual_seed(0)
+    module = nn.Linear(X.shape[1], 3).double()
+    G = teacher_logits(module, X.astype(np.float64))
+    with torch.no_grad():
+        expected = module(torch.as_tensor(X, dtype=torch.float64)).numpy()
+    np.testing.assert_allclose(G, expected, rtol=1e-6)

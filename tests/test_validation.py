@@ -149,3 +149,34 @@ def test_unknown_device(data, teacher):
     X, _ = data
     with pytest.raises(ValueError, match="not a torch device"):
         BDistilClassifier(teacher, device="gpu0", **FAST).fit(X)
+
+
+@pytest.mark.parametrize("bad, error", [("mlp", TypeError),
+                                        (torch.nn.Linear(8, 3), TypeError),
+                                        (MLPStudent(activation="sigmoid"), ValueError)])
+def test_every_student_is_checked_before_any_training(data, teacher, bad, error, monkeypatch):
+    from sklearn_bdistil import _classifier
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a round started")
+
+    monkeypatch.setattr(_classifier, "find_wl", no_training)
+    X, _ = data
+    with pytest.raises(error):
+        BDistilClassifier(teacher, [MLPStudent((4,)), bad], **FAST).fit(X)
+
+
+def test_teacher_logits_may_be_a_tensor_that_requires_grad(data, teacher):
+    X, _ = data
+    G = torch.log(torch.as_tensor(teacher.predict_proba(X))).requires_grad_()
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], **FAST).fit(X, teacher_logits=G)
+    assert clf.n_estimators_ >= 1
+
+
+def test_warm_start_with_a_shorter_ladder_is_refused(data, teacher):
+    X, _ = data
+    small, big = MLPStudent(()), MLPStudent((16,))
+    clf = BDistilClassifier(teacher, [small, big], warm_start=True, **FAST).fit(X)
+    clf.student_indices_[-1] = 1  # as if the last stage had escalated to `big`
+    with pytest.raises(ValueError, match="use entry 1 of students, but students now has 1"):
+        clf.set_params(students=[small], n_estimators=5).fit(X)

@@ -95,6 +95,19 @@ def _activation(name):
     return activations[name]()
 
 
+def check_factory(factory):
+    """Raise ``TypeError`` unless ``factory`` is a callable that is not a module instance."""
+    if isinstance(factory, nn.Module) or not callable(factory):
+        raise TypeError(
+            "Each entry of `students` must be a factory: a callable "
+            "factory(n_features_in, n_classes) returning a new torch.nn.Module "
+            f"(e.g. MLPStudent(hidden_sizes=(16,))); got {factory!r}. A module class "
+            "whose __init__ takes (n_features_in, n_classes) is a factory as it is; "
+            "for other arguments use "
+            "functools.partial (picklable, unlike a lambda)."
+        )
+
+
 def build_student(factory, n_features_in, n_classes, seed):
     """Call ``factory`` under a seeded generator and check what it returned.
 
@@ -107,15 +120,7 @@ def build_student(factory, n_features_in, n_classes, seed):
         If the module's output on a probe batch does not have shape
         ``(batch, n_classes)``.
     """
-    if isinstance(factory, nn.Module) or not callable(factory):
-        raise TypeError(
-            "Each entry of `students` must be a factory: a callable "
-            "factory(n_features_in, n_classes) returning a new torch.nn.Module "
-            f"(e.g. MLPStudent(hidden_sizes=(16,))); got {factory!r}. A module class "
-            "whose __init__ takes (n_features_in, n_classes) is a factory as it is; "
-            "for other arguments use "
-            "functools.partial (picklable, unlike a lambda)."
-        )
+    check_factory(factory)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         module = factory(n_features_in, n_classes)
