@@ -75,9 +75,10 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
     ----------
     teacher : estimator or torch.nn.Module
         A fitted scikit-learn classifier (``predict_proba`` or
-        ``decision_function``; a ``sklearn.frozen.FrozenEstimator`` keeps it
-        fitted through ``clone``), a skorch ``NeuralNet``, or a torch module
-        returning logits. An unfitted scikit-learn teacher is cloned and
+        ``decision_function``, one-vs-rest; a ``sklearn.frozen.FrozenEstimator``
+        keeps it fitted through ``clone``), a skorch ``NeuralNet``, or a torch
+        module returning logits (a single column: the positive class's logit
+        of a binary problem). An unfitted scikit-learn teacher is cloned and
         fitted on ``(X, y)``; the fitted one is ``teacher_``.
     students : list of callables, default=None
         The escalation ladder, cheapest first: factories
@@ -329,7 +330,9 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
-            The transfer set. Labels are optional: the teacher labels it.
+            The transfer set. Labels are optional: the teacher labels it. A
+            pandas DataFrame reaches the teacher as it is (column names and
+            dtypes kept); the students get its values as floats.
         y : array-like of shape (n_samples,), default=None
             Needed only to fit an unfitted teacher; when given, every label
             must be one of the teacher's classes.
@@ -343,12 +346,15 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self : object
         """
         previous = self._previous_stages()
+        # a DataFrame reaches the teacher as it is (column names, dtypes), e.g. for
+        # a teacher pipeline that selects columns by name; the students get floats
+        frame = X if _teacher.is_dataframe(X) else None
         X, y = validate_fit_data(self, X, y, teacher_logits)
         students = check_students(self.students, DEFAULT_STUDENTS)
         device = (self.accelerator.device if self.accelerator is not None
                   else resolve_device(self.device, fallback=False))
         # sets teacher_ and classes_; a warm start keeps the teacher it was fitted with
-        G = self._teacher_logits(X, y, teacher_logits,
+        G = self._teacher_logits(X if frame is None else frame, y, teacher_logits,
                                  previous["teacher"] if previous else None)
         probe_students(students, X.shape[1], len(self.classes_), self.connection)
         problem = (None if self.checkpoint_dir is None
@@ -357,7 +363,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
 
         train, valid = split_rows(X.shape[0], self.validation_fraction, split_seed)
         t = Transfer.on_device(X, G, train, valid, device, self.connection != "none",
-                               extra=self._augment(X, G.shape[1], train, split_seed))
+                               extra=self._augment(X, G.shape[1], train, split_seed, frame))
         initial = (self._kd(t.F, t.G), self._kd(t.Fv, t.Gv))
         for record in records:
             t.replay(record.module, record.connection, record.weight, self.predict_batch_size)
@@ -429,8 +435,12 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.classes_ = check_classes(self.teacher_, G.shape[1], y)
         return G
 
-    def _augment(self, X, n_classes, train, seed):
-        """``(X_new, G_new)``: the teacher-labelled rows that enlarge the transfer set."""
+    def _augment(self, X, n_classes, train, seed, frame=None):
+        """``(X_new, G_new)``: the teacher-labelled rows that enlarge the transfer set.
+
+        ``frame`` is the DataFrame ``X`` came from, if any: the teacher then
+        labels the new rows as a DataFrame with its columns.
+        """
         if self.augmentation is None or self.augmentation_copies == 0:
             return None
         if not _teacher.is_fitted(self.teacher_):
@@ -442,7 +452,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             )
         X_new = augment_rows(X[train], self.augmentation, self.augmentation_copies,
                              (seed, 1))
-        G_new = _teacher.teacher_logits(self.teacher_, X_new, self.predict_batch_size)
+        rows = X_new if frame is None else _teacher.like_frame(X_new, frame)
+        G_new = _teacher.teacher_logits(self.teacher_, rows, self.predict_batch_size)
         if G_new.shape[1] != n_classes:
             raise ValueError(
                 f"The teacher gives {G_new.shape[1]} logit columns on the augmented rows "

@@ -2,7 +2,8 @@
 
 Supported teachers, checked in this order:
 
-- a torch ``nn.Module`` returning logits;
+- a torch ``nn.Module`` returning logits (a single column is the positive
+  class's logit of a binary problem);
 - a skorch ``NeuralNet`` (logits from the module when its criterion is
   ``CrossEntropyLoss``, otherwise the log of ``predict_proba``);
 - a scikit-learn classifier (``FrozenEstimator`` and ``Pipeline`` included),
@@ -21,7 +22,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-__all__ = ["fit_teacher", "is_fitted", "teacher_classes", "teacher_logits", "PROBA_EPS"]
+__all__ = ["fit_teacher", "is_dataframe", "is_fitted", "like_frame", "teacher_classes",
+           "teacher_logits", "PROBA_EPS"]
 
 #: Probabilities are clipped to at least this before the log, so a teacher
 #: that is certain does not produce infinite logit gaps.
@@ -120,6 +122,19 @@ def teacher_classes(teacher, n_outputs, y=None):
     return np.arange(n_outputs)
 
 
+def is_dataframe(X):
+    """Whether ``X`` is a pandas DataFrame (passed to scikit-learn teachers as it is)."""
+    return hasattr(X, "iloc") and hasattr(X, "columns")
+
+
+def like_frame(values, frame):
+    """``values`` (a 2-D float array) as a DataFrame with the columns of ``frame``.
+
+    The values stay floats (augmented rows of integer features are not integers).
+    """
+    return type(frame)(values, columns=frame.columns)
+
+
 def _module_device(module):
     param = next(module.parameters(), None)
     return param.device if param is not None else torch.device("cpu")
@@ -132,8 +147,9 @@ def _in_batches(logits_of, X, batch_size):
     which fragments the heap (see :func:`sklearn_bdistil._find_wl.stage_outputs`).
     """
     out = np.empty((X.shape[0], 0), dtype=np.float32)
+    rows = X.iloc if is_dataframe(X) else X
     for start in range(0, X.shape[0], batch_size):
-        part = np.asarray(logits_of(X[start:start + batch_size]))
+        part = np.asarray(logits_of(rows[start:start + batch_size]))
         if start == 0:
             out = np.empty((X.shape[0], *part.shape[1:]), dtype=np.float32)
         out[start:start + len(part)] = part
@@ -149,6 +165,7 @@ def _torch_logits(module, X, batch_size):
     name = type(module).__name__
 
     def logits_of(rows):
+        rows = np.asarray(rows)  # a DataFrame's values
         try:
             out = module(torch.as_tensor(rows, dtype=dtype, device=device))
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
@@ -208,6 +225,11 @@ def teacher_logits(teacher, X, batch_size=8192):
     """
     if isinstance(teacher, torch.nn.Module):
         out = _torch_logits(teacher, X, batch_size)
+        if out.ndim == 1 or (out.ndim == 2 and out.shape[1] == 1):
+            # one logit d of the positive class (BCEWithLogitsLoss): as a binary
+            # decision_function, softmax([-d/2, d/2]) = [1 - sigmoid(d), sigmoid(d)]
+            d = out.reshape(-1, 1)
+            out = np.hstack([-d / 2, d / 2])
     else:
         out = _in_batches(lambda rows: _estimator_logits(teacher, rows), X, batch_size)
     if out.ndim != 2:

@@ -199,3 +199,42 @@ def test_float64_torch_teacher_gets_float64_inputs(data):
     with torch.no_grad():
         expected = module(torch.as_tensor(X, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(G, expected, rtol=1e-6)
+
+
+def test_a_dataframe_reaches_the_teacher_with_its_columns(data):
+    """A teacher pipeline that selects columns by name works, without warnings."""
+    import warnings
+
+    pd = pytest.importorskip("pandas")
+    from sklearn.compose import ColumnTransformer
+
+    from sklearn_bdistil import BDistilClassifier, MLPStudent
+
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    select = ColumnTransformer([("keep", StandardScaler(), ["f0", "f1", "f2", "f3"])])
+    teacher = make_pipeline(select, LogisticRegression(max_iter=500)).fit(df, y)
+    params = dict(n_estimators=2, max_epochs=3, gamma=-1.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*feature names")
+        clf = BDistilClassifier(teacher, [MLPStudent((4,))], **params).fit(df)
+        BDistilClassifier(teacher, [MLPStudent((4,))], augmentation="jitter",
+                          **params).fit(df)  # the new rows reach the teacher named too
+    np.testing.assert_array_equal(clf.feature_names_in_, df.columns)
+    # the same fit as with the teacher's logits on the DataFrame given
+    ref = BDistilClassifier(teacher, [MLPStudent((4,))], **params).fit(
+        X, teacher_logits=teacher_logits(teacher, df))
+    np.testing.assert_array_equal(clf.estimator_weights_, ref.estimator_weights_)
+    np.testing.assert_array_equal(clf.predict(df), ref.predict(X))
+
+
+def test_single_logit_torch_teacher_is_binary(data):
+    X, _ = data
+    torch.manual_seed(0)
+    module = nn.Linear(X.shape[1], 1)
+    G = teacher_logits(module, X)
+    with torch.no_grad():
+        p = torch.sigmoid(module(torch.as_tensor(X))).numpy().ravel()
+    assert G.shape == (len(X), 2)
+    np.testing.assert_allclose(torch.softmax(torch.as_tensor(G), 1)[:, 1].numpy(), p,
+                               rtol=1e-5, atol=1e-6)
