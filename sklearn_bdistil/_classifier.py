@@ -356,10 +356,13 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         # sets teacher_ and classes_; a warm start keeps the teacher it was fitted with
         G = self._teacher_logits(X if frame is None else frame, y, teacher_logits,
                                  previous["teacher"] if previous else None)
-        probe_students(students, X.shape[1], len(self.classes_), self.connection)
         problem = (None if self.checkpoint_dir is None
                    else self._checkpoint_problem(X, G, students))
         records, rng, split_seed = self._resume(previous, X.shape[1], students, problem)
+        # the rungs above the one the next round builds: a bad one must not wait for an
+        # escalation, hours into the fit
+        level = records[-1].student_index if records else 0
+        probe_students(students[level + 1:], X.shape[1], len(self.classes_), self.connection)
 
         train, valid = split_rows(X.shape[0], self.validation_fraction, split_seed)
         t = Transfer.on_device(X, G, train, valid, device, self.connection != "none",

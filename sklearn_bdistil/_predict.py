@@ -12,7 +12,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from sklearn_bdistil._find_wl import stage_outputs
 
@@ -53,6 +53,25 @@ def _confidence(F, kind):
         return _softmax(F).max(axis=1)
     top2 = np.partition(F, -2, axis=1)[:, -2:]
     return top2[:, 1] - top2[:, 0]
+
+
+#: Where each kind of confidence lies; a threshold outside it is reached by every
+#: row (below) or by none (above).
+_CONFIDENCE_RANGES = {"proba": "[0, 1]", "margin": "[0, inf)"}
+
+
+def _check_threshold(threshold, confidence):
+    """``threshold`` as a float: any real number but NaN."""
+    if isinstance(threshold, bool) or not isinstance(threshold, Real):
+        raise TypeError(
+            f"threshold must be a real number, got {threshold!r} "
+            f"({type(threshold).__name__}); confidence={confidence!r} lies in "
+            f"{_CONFIDENCE_RANGES[confidence]}."
+        )
+    if np.isnan(threshold):
+        raise ValueError(f"threshold must be a real number, not NaN; confidence="
+                         f"{confidence!r} lies in {_CONFIDENCE_RANGES[confidence]}.")
+    return float(threshold)
 
 
 def _stage_key(module):
@@ -277,7 +296,10 @@ class StagedPredictorMixin:
         ----------
         X : array-like of shape (n_samples, n_features)
         threshold : float, default=0.9
-            Confidence at which a row exits.
+            Confidence at which a row exits: any real number but NaN. The
+            confidence lies in ``[0, 1]`` for ``"proba"`` and ``[0, inf)`` for
+            ``"margin"``; a threshold of 0 or less stops every row after the
+            first stage, one that no row reaches gives the full ensemble.
         confidence : {"proba", "margin"}, default="proba"
             ``"proba"``: the largest class probability; ``"margin"``: the gap
             between the two largest logits.
@@ -291,6 +313,7 @@ class StagedPredictorMixin:
         """
         if confidence not in ("proba", "margin"):
             raise ValueError(f"confidence must be 'proba' or 'margin', got {confidence!r}.")
+        threshold = _check_threshold(threshold, confidence)
         n = self._n_stages_for(None, None)
         if n == 0:
             raise ValueError("The ensemble has no stage to exit from.")
@@ -330,7 +353,8 @@ def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
     estimator : fitted BDistilClassifier
     X : array-like of shape (n_samples, n_features)
     y : array-like of shape (n_samples,)
-        True labels (or the teacher's predictions, for agreement).
+        True labels (or the teacher's predictions, for agreement), one per
+        row of ``X``.
     thresholds : array-like, default=None
         Confidence thresholds; by default 21 values spanning the observed
         confidences.
@@ -361,6 +385,14 @@ def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
     if confidence not in ("proba", "margin"):
         raise ValueError(f"confidence must be 'proba' or 'margin', got {confidence!r}.")
     y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"y must be 1-D, one label per row of X; got shape {y.shape}.")
+    try:
+        check_consistent_length(X, y)
+    except ValueError:
+        n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
+        raise ValueError(f"y must have one label per row of X: X has {n_rows} rows, "
+                         f"y has {len(y)} labels.") from None
     staged = np.stack(list(estimator._staged_logits(X)))  # (n_stages, n_rows, n_classes)
     if len(staged) == 0:
         raise ValueError("The ensemble has no stage to exit from.")

@@ -51,9 +51,9 @@ def check_students(students, default):
 
 
 def probe_students(students, n_features, n_classes, connection):
-    """Build each student once, before any training: a ladder entry that fails to
-    build (bad arguments, wrong output shape, not connectable) must not surface
-    only when a later round escalates to it."""
+    """Build each of ``students`` once, before any training: a ladder entry that
+    fails to build (bad arguments, wrong output shape, not connectable) must not
+    surface only when a later round escalates to it."""
     for factory in students:
         student = build_student(factory, n_features, n_classes, seed=0)
         if connection != "none":

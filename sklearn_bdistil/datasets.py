@@ -6,6 +6,7 @@ which package to install when it is missing.
 
 import gzip
 import importlib.util
+import numbers
 import os
 import warnings
 from pathlib import Path
@@ -27,6 +28,15 @@ def _seglearn_watch_file():
     if not path.exists():
         raise FileNotFoundError(f"seglearn is installed but {path} is missing.")
     return path
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r} "
+                        f"({type(value).__name__}).")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer (>= 1), got {value!r}.")
+    return int(value)
 
 
 def load_watch(window=100, step=50):
@@ -56,6 +66,11 @@ def load_watch(window=100, step=50):
 
     Raises
     ------
+    TypeError
+        If ``window`` or ``step`` is not an integer.
+    ValueError
+        If ``window`` or ``step`` is below 1, or ``window`` is longer than
+        every recording.
     ImportError
         If seglearn, which ships the data, is not installed.
 
@@ -66,9 +81,13 @@ def load_watch(window=100, step=50):
     >>> data.data.shape, data.n_channels  # doctest: +SKIP
     ((4677, 600), 6)
     """
-    if window < 1 or step < 1:
-        raise ValueError(f"window and step must be positive, got {window}, {step}.")
+    window = _check_positive_int(window, "window")
+    step = _check_positive_int(step, "step")
     raw = np.load(_seglearn_watch_file(), allow_pickle=True).item()
+    longest = max(len(series) for series in raw["X"])
+    if window > longest:
+        raise ValueError(f"No recording is long enough for window={window}: the longest "
+                         f"has {longest} samples.")
     rows, target, groups = [], [], []
     for series, label, subject in zip(raw["X"], raw["y"], raw["subject"], strict=True):
         series = np.asarray(series, dtype=np.float32)  # (n_samples, 6)

@@ -129,3 +129,32 @@ def _cuda():
     import torch
 
     return torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("threshold", ["0.5", None, [0.5], True])
+@pytest.mark.parametrize("confidence, allowed", [("proba", r"\[0, 1\]"),
+                                                 ("margin", r"\[0, inf\)")])
+def test_early_exit_threshold_must_be_a_real_number(data, fitted, threshold, confidence,
+                                                    allowed):
+    X, _ = data
+    with pytest.raises(TypeError, match=f"threshold must be a real number, got .*{allowed}"):
+        fitted.predict_early_exit(X, threshold=threshold, confidence=confidence)
+    with pytest.raises(ValueError, match="not NaN"):
+        fitted.predict_early_exit(X, threshold=float("nan"), confidence=confidence)
+
+
+def test_early_exit_threshold_accepts_numpy_scalars_and_infinity(data, fitted):
+    X, _ = data
+    np.testing.assert_array_equal(fitted.predict_early_exit(X, threshold=np.float32(0.8))[1],
+                                  fitted.predict_early_exit(X, threshold=0.8)[1])
+    assert (fitted.predict_early_exit(X, threshold=np.inf)[1] == fitted.n_estimators_).all()
+
+
+def test_early_exit_curve_needs_one_label_per_row(data, fitted):
+    X, y = data
+    with pytest.raises(ValueError, match=f"X has {len(X)} rows, y has {len(X) - 1} labels"):
+        early_exit_curve(fitted, X, y[:-1])
+    with pytest.raises(ValueError, match=f"X has {len(X)} rows, y has {len(X) + 1} labels"):
+        early_exit_curve(fitted, X.tolist(), np.append(y, 0))
+    with pytest.raises(ValueError, match=rf"y must be 1-D.*\({len(X)}, 1\)"):
+        early_exit_curve(fitted, X, y.reshape(-1, 1))

@@ -195,7 +195,7 @@ class _InterruptingStudent(nn.Module):
 
 def test_interrupted_fit_keeps_the_completed_stages(data, teacher):
     X, _ = data
-    _InterruptingStudent.built = -1  # fit first builds each student once, to check it
+    _InterruptingStudent.built = 0
     clf = BDistilClassifier(teacher, [_InterruptingStudent],
                             **{**FAST, "n_estimators": 5, "validation_fraction": None})
     with pytest.warns(FitInterruptedWarning, match="keeping the 2 completed stages"):

@@ -30,3 +30,34 @@ def test_watch_needs_seglearn(monkeypatch):
 def test_watch_rejects_bad_windows():
     with pytest.raises(ValueError, match="positive"):
         load_watch(window=0)
+
+
+@pytest.mark.parametrize("name", ["window", "step"])
+@pytest.mark.parametrize("value", [50.5, 50.0, "50", None, True])
+def test_watch_rejects_non_integer_window_and_step(name, value):
+    with pytest.raises(TypeError, match=f"{name} must be a positive integer"):
+        load_watch(**{name: value})
+
+
+@pytest.mark.parametrize("name", ["window", "step"])
+def test_watch_rejects_window_and_step_below_one(name):
+    with pytest.raises(ValueError, match=rf"{name} must be a positive integer \(>= 1\), got -3"):
+        load_watch(**{name: -3})
+
+
+def test_watch_window_longer_than_every_recording():
+    pytest.importorskip("seglearn")
+    raw = np.load(datasets._seglearn_watch_file(), allow_pickle=True).item()
+    longest = max(len(series) for series in raw["X"])
+    with pytest.raises(ValueError, match=f"window=100000: the longest has {longest} samples"):
+        load_watch(window=100000)
+    # a window as long as the longest recording gives one window per such recording
+    data = load_watch(window=longest, step=longest)
+    n_longest = sum(len(series) == longest for series in raw["X"])
+    assert data.data.shape == (n_longest, 6 * longest)
+
+
+def test_watch_accepts_numpy_integers():
+    pytest.importorskip("seglearn")
+    data = load_watch(window=np.int64(50), step=np.int32(50))
+    assert data.data.shape[1] == 6 * 50

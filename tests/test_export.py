@@ -60,3 +60,33 @@ def test_export_needs_a_fitted_ensemble_with_stages(fitted):
         to_torch(BDistilClassifier(LogisticRegression()))
     with pytest.raises(ValueError, match="n_stages"):
         to_torch(fitted[0], n_stages=99)
+
+
+@pytest.mark.parametrize("connection", ["none", "lstm", "dense"])
+def test_torch_module_can_be_scripted(connection):
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(n_samples=120, n_features=8, n_informative=5, n_classes=3,
+                               random_state=2)
+    teacher = LogisticRegression(max_iter=500).fit(X, y)
+    clf = BDistilClassifier(teacher, [Conv1dStudent(n_channels=2, kernel_size=3),
+                                      MLPStudent((6,))],
+                            connection=connection, **FAST).fit(X)
+    module = to_torch(clf)
+    scripted = torch.jit.script(module)
+    x = torch.as_tensor(X, dtype=torch.float32)
+    with torch.no_grad():
+        eager, out = module(x), scripted(x)
+    assert out.shape == (clf.n_estimators_, len(X), 3)
+    torch.testing.assert_close(out, eager, rtol=0, atol=0)
+    # a scripted prefix export works too
+    with torch.no_grad():
+        prefix = torch.jit.script(to_torch(clf, n_stages=1))(x)
+    torch.testing.assert_close(prefix, eager[:1], rtol=0, atol=0)
+
+
+def test_torch_module_needs_one_connection_per_student():
+    students = [torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)]
+    with pytest.raises(ValueError, match="one connection"):
+        StagedEnsembleModule(students, [1.0, 1.0], connections=[None])

@@ -302,8 +302,7 @@ class _ExplodingStudent(nn.Module):
 
 def test_a_diverging_student_is_retrained_with_a_smaller_lr(data, teacher, capsys):
     X, _ = data
-    # fit first builds each student once to check it (not trained), then the first round's
-    _ExplodingStudent.built, _ExplodingStudent.bad = 0, 2
+    _ExplodingStudent.built, _ExplodingStudent.bad = 0, 1
     clf = BDistilClassifier(teacher, [_ExplodingStudent], verbose=1,
                             **{**FAST, "n_estimators": 1}).fit(X)
     assert clf.n_estimators_ == 1

@@ -13,13 +13,24 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from sklearn_bdistil.students._connections import stage_forward
-
 __all__ = ["StagedEnsembleModule", "to_torch", "to_onnx"]
+
+
+class _NoConnection(nn.Module):
+    """Placeholder for an unconnected stage: the state is the student's own features."""
+
+    def forward(self, z, state):
+        return z
+
+    def features(self, state):
+        return state
 
 
 class StagedEnsembleModule(nn.Module):
     """``x -> stack([F_1(x), ..., F_k(x)])``, the cumulative logits of each stage.
+
+    The module can be compiled with :func:`torch.jit.script` as well as
+    exported with :func:`torch.export.export` and :func:`torch.onnx.export`.
 
     Parameters
     ----------
@@ -31,29 +42,45 @@ class StagedEnsembleModule(nn.Module):
         unconnected stages); the hidden state is carried from stage to stage.
     """
 
+    connected: torch.jit.Final[bool]
+
     def __init__(self, students, weights, connections=None):
         super().__init__()
         if len(students) != len(weights) or not len(students):
             raise ValueError("Need one weight per student and at least one student.")
         connections = list(connections) if connections is not None else [None] * len(students)
+        if len(connections) != len(students):
+            raise ValueError(f"Need one connection (or None) per student: got "
+                             f"{len(connections)} connections for {len(students)} students.")
         self.students = nn.ModuleList(students)
         self.connected = any(c is not None for c in connections)
-        self.connections = nn.ModuleList([c if c is not None else nn.Identity()
+        # TorchScript can only index a ModuleList with literals, so forward zips
+        # over the students and connections; unconnected stages get a placeholder.
+        self.connections = nn.ModuleList([c if c is not None else _NoConnection()
                                           for c in connections])
-        self.has_connection = [c is not None for c in connections]
         self.register_buffer("weights", torch.as_tensor(list(weights), dtype=torch.float32))
 
     def forward(self, x):
         outputs = []
-        F = state = None
-        for k, student in enumerate(self.students):
+        F = torch.zeros(0)
+        state: torch.Tensor | None = None
+        # TorchScript's zip takes no strict=; __init__ checks the lengths agree
+        for k, (student, connection) in enumerate(zip(self.students,  # noqa: B905
+                                                      self.connections)):
             if self.connected:
-                connection = self.connections[k] if self.has_connection[k] else None
-                logits, state = stage_forward(student, connection, x, state)
+                # as students._connections.stage_forward, which TorchScript cannot
+                # compile (it takes modules as arguments)
+                z = student.features(x)
+                if state is None:
+                    state = z
+                    logits = student.head(z)
+                else:
+                    state = connection(z, state)
+                    logits = student.head(connection.features(state))
             else:
                 logits = student(x)
             step = self.weights[k] * logits
-            F = step if F is None else F + step
+            F = step if k == 0 else F + step
             outputs.append(F)
         return torch.stack(outputs)
 
