@@ -4,12 +4,22 @@ import argparse
 import sys
 
 
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sklearn_bdistil")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="distil a 1-D CNN on smartwatch sensor data")
-    demo.add_argument("--n-estimators", type=int, default=10)
-    demo.add_argument("--teacher-epochs", type=int, default=30)
+    demo.add_argument("--n-estimators", type=_positive_int, default=10)
+    demo.add_argument("--teacher-epochs", type=_positive_int, default=30)
     demo.add_argument("--random-state", type=int, default=0)
     demo.add_argument("--quiet", action="store_true", help="no per-stage fit log")
     demo.add_argument("--plot", default="bdistil_demo.png",

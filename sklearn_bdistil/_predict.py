@@ -31,13 +31,36 @@ def resolve_device(device, *, fallback):
         device = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise ValueError(f"device={device!r} is not a torch device: {exc}") from exc
-    if device.type == "cuda" and not torch.cuda.is_available():
+    if device.type == "meta":
+        raise ValueError("device='meta' holds no values; use 'cpu' or an accelerator.")
+    if not _available(device):
         if not fallback:
-            raise ValueError(f"device={str(device)!r} but CUDA is not available here.")
+            what = ("CUDA is not available here" if device.type == "cuda"
+                    else "that device is not available here")
+            if device.type == "cuda" and torch.cuda.is_available():
+                what = f"this machine has {torch.cuda.device_count()} CUDA device(s)"
+            raise ValueError(f"device={str(device)!r} but {what}.")
         warnings.warn(f"device={str(device)!r} is not available here; predicting on the CPU.",
                       UserWarning, stacklevel=4)
         device = torch.device("cpu")
     return device
+
+
+def _available(device):
+    """Whether tensors can be placed on ``device`` (its type, and its index if given)."""
+    if device.type == "cpu":
+        return True
+    backend = getattr(torch, device.type, None)  # torch.cuda, torch.mps, torch.xpu, ...
+    if backend is not None and hasattr(backend, "is_available"):
+        if not backend.is_available():
+            return False
+        count = getattr(backend, "device_count", None)
+        return device.index is None or count is None or device.index < count()
+    try:
+        torch.empty(0, device=device)
+    except (RuntimeError, AssertionError):
+        return False
+    return True
 
 
 def _softmax(F):

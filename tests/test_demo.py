@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from sklearn_bdistil.__main__ import main
 from sklearn_bdistil._demo import run_demo
@@ -24,3 +25,13 @@ def test_cli_runs_the_demo_and_writes_the_plot(capsys, tmp_path):
     out = capsys.readouterr().out
     assert "FLOPs/row" in out and "accuracy" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("option, value", [("--n-estimators", "0"),
+                                           ("--teacher-epochs", "-1"),
+                                           ("--n-estimators", "two")])
+def test_cli_refuses_bad_counts_before_any_work(option, value, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["demo", option, value])
+    assert exc.value.code == 2
+    assert option in capsys.readouterr().err

@@ -145,6 +145,23 @@ def test_cuda_device_without_cuda(data, teacher):
         BDistilClassifier(teacher, device="cuda", **FAST).fit(X)
 
 
+@pytest.mark.parametrize("device, message", [
+    ("meta", "holds no values"),
+    pytest.param("mps", "not available here", marks=pytest.mark.skipif(
+        torch.backends.mps.is_available(), reason="needs a machine without MPS")),
+    pytest.param("cuda:7", "CUDA", marks=pytest.mark.skipif(
+        torch.cuda.device_count() > 7, reason="needs fewer than 8 GPUs")),
+])
+def test_device_that_cannot_hold_the_fit(data, teacher, fitted, device, message):
+    X, _ = data
+    with pytest.raises(ValueError, match=message):
+        BDistilClassifier(teacher, device=device, **FAST).fit(X)
+    if device != "meta":  # prediction falls back to the CPU, as for a missing CUDA
+        with pytest.warns(UserWarning, match="predicting on the CPU"):
+            np.testing.assert_array_equal(fitted.set_params(device=device).predict(X),
+                                          fitted.set_params(device="cpu").predict(X))
+
+
 def test_unknown_device(data, teacher):
     X, _ = data
     with pytest.raises(ValueError, match="not a torch device"):
