@@ -422,7 +422,13 @@ def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
     conf = np.stack([_confidence(F, confidence) for F in staged])
     if thresholds is None:
         thresholds = np.unique(np.quantile(conf, np.linspace(0, 1, 21)))
-    thresholds = np.asarray(thresholds, dtype=np.float64)
+    try:
+        thresholds = np.asarray(thresholds, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"thresholds must be real numbers: {exc}") from None
+    if thresholds.ndim != 1 or not len(thresholds) or np.isnan(thresholds).any():
+        raise ValueError("thresholds must be a non-empty 1-D sequence of real numbers "
+                         f"without NaN; got {thresholds!r}.")
     prefix_pred = estimator.classes_[staged.argmax(axis=2)]  # (n_stages, n_rows)
     rows = np.arange(staged.shape[1])
     mean_cost, mean_stages, accuracy = [], [], []

@@ -100,6 +100,13 @@ def fit_teacher(teacher, X, y):
         )
     fitted = clone(teacher)
     if _is_skorch(fitted):
+        if fitted.get_params().get("classes", False) is None:
+            # a NeuralNetClassifier's loss needs targets 0..L-1: train on the codes
+            # and let the net report the labels themselves as classes_
+            labels, codes = np.unique(y, return_inverse=True)
+            if not np.array_equal(labels, np.arange(len(labels))):
+                fitted.set_params(classes=list(labels))
+                y = codes
         fitted.fit(np.asarray(X, dtype=np.float32), y)
     else:
         fitted.fit(X, y)

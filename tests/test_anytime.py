@@ -158,3 +158,12 @@ def test_early_exit_curve_needs_one_label_per_row(data, fitted):
         early_exit_curve(fitted, X.tolist(), np.append(y, 0))
     with pytest.raises(ValueError, match=rf"y must be 1-D.*\({len(X)}, 1\)"):
         early_exit_curve(fitted, X, y.reshape(-1, 1))
+
+
+@pytest.mark.parametrize("thresholds, error", [(["high"], TypeError), ([], ValueError),
+                                               ([0.5, np.nan], ValueError),
+                                               ([[0.5]], ValueError)])
+def test_early_exit_curve_checks_thresholds(data, fitted, thresholds, error):
+    X, y = data
+    with pytest.raises(error, match="thresholds must be"):
+        early_exit_curve(fitted, X, y, thresholds=thresholds)

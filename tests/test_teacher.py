@@ -238,3 +238,21 @@ def test_single_logit_torch_teacher_is_binary(data):
     assert G.shape == (len(X), 2)
     np.testing.assert_allclose(torch.softmax(torch.as_tensor(G), 1)[:, 1].numpy(), p,
                                rtol=1e-5, atol=1e-6)
+
+
+def test_unfitted_skorch_teacher_with_string_labels(data):
+    from sklearn_bdistil import BDistilClassifier, MLPStudent
+
+    X, y = data
+    labels = np.array(["cat", "dog", "emu"])[y]
+    net = NeuralNetClassifier(nn.Linear, module__in_features=X.shape[1], module__out_features=3,
+                              criterion=nn.CrossEntropyLoss, max_epochs=5, lr=0.1,
+                              train_split=None, verbose=0)
+    clf = BDistilClassifier(net, [MLPStudent((4,))], n_estimators=2, max_epochs=3,
+                            gamma=-1.0, random_state=0).fit(X, labels)
+    np.testing.assert_array_equal(clf.classes_, ["cat", "dog", "emu"])
+    np.testing.assert_array_equal(clf.teacher_.classes_, ["cat", "dog", "emu"])
+    assert net.get_params()["classes"] is None  # the user's net is left as it was
+    # skorch's predict gives column indices; classes_ names them
+    assert (clf.teacher_.classes_[clf.teacher_.predict(X)] == labels).mean() > 0.6
+    assert (clf.predict(X) == labels).mean() > 0.5
