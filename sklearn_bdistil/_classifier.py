@@ -582,6 +582,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             seed = int(rng.randint(np.iinfo(np.int32).max))
             found = find_wl(self, students[level], t, targets, previous, seed)
             if found is None:
+                t.level = level  # the cheaper classes already failed the edge this round
                 return self._reject(attempt, "its training diverged")
             student, connection, out = found
             e = edge(D, out[0])

@@ -20,7 +20,12 @@ class _Objective:
     """
 
     def __init__(self, ensemble, student, teacher, temperature):
-        self.F, self.f, self.tau = ensemble, student, temperature
+        # The softmax ignores a shift of a row, so the row-centred f gives the same
+        # loss; a part of f constant along each row then contributes exactly 0 to
+        # the derivatives instead of float32 rounding noise that can look like a
+        # descent direction.
+        self.F, self.tau = ensemble, temperature
+        self.f = student - student.mean(dim=1, keepdim=True)
         self.log_q = torch.log_softmax(teacher / temperature, dim=1)
         self.neg_entropy = float((self.log_q.exp() * self.log_q).sum(dtype=torch.float64))
         self.n = len(ensemble)
@@ -70,7 +75,7 @@ def line_search(ensemble, student, teacher, temperature=1.0, max_iter=50, tol=1e
     if not first < 0.0:  # also catches NaN
         return 0.0
     a, current = 0.0, objective.loss(0.0)
-    scale = max(float(student.abs().mean()) ** 2, 1e-12)
+    scale = max(float(objective.f.abs().mean()) ** 2, 1e-12)
     for _ in range(max_iter):
         first, second = objective.derivatives(a)
         if abs(first) < 1e-12:

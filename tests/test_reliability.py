@@ -310,6 +310,33 @@ def test_a_diverging_student_is_retrained_with_a_smaller_lr(data, teacher, capsy
     _check_finite(clf, X)
 
 
+class _Silent(nn.Module):
+    """Outputs zeros: its edge is 0, below any positive gamma."""
+
+    built = 0
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        type(self).built += 1
+        self.linear = nn.Linear(n_in, n_out)
+
+    def forward(self, x):
+        return 0.0 * self.linear(x)
+
+
+def test_a_diverging_class_keeps_the_escalation_made_before_it(data, teacher):
+    """Round 1: the cheapest class fails the edge, the next diverges; round 2 must not
+    go back to the cheapest class (never back to a cheaper class)."""
+    X, _ = data
+    _Silent.built = 0
+    _ExplodingStudent.built, _ExplodingStudent.bad = 0, 10**9
+    with pytest.warns(EarlyStoppingWarning, match="2 rounds in a row"):
+        clf = BDistilClassifier(teacher, [_Silent, _ExplodingStudent, MLPStudent((8,))],
+                                **{**FAST, "gamma": 0.1, "n_iter_no_change": 2}).fit(X)
+    assert clf.n_estimators_ == 0
+    assert _Silent.built == 1  # trained in round 1 only (the up-front check skips rung 0)
+
+
 def test_a_student_that_always_diverges_is_never_added(data, teacher):
     X, _ = data
     _ExplodingStudent.built, _ExplodingStudent.bad = 0, 10**9
