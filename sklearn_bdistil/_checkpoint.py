@@ -204,7 +204,9 @@ class CheckpointDir:
                     f"student: {exc}"
                 ) from exc
             records.append(StageRecord(
-                module=module.eval(), connection=connection, weight=float(info["weight"]),
+                module=module.eval(),
+                connection=None if connection is None else connection.eval(),
+                weight=float(info["weight"]),
                 edge=float(info["edge"]),
                 student_index=int(info["student_index"]),
                 train_loss=float(info["train_loss"]), valid_loss=float(info["valid_loss"]),

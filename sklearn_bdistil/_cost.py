@@ -13,6 +13,8 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from sklearn_bdistil._modes import eval_mode
+
 __all__ = ["module_flops", "module_latency", "module_params", "stage_flops", "stage_latency",
            "stage_params", "teacher_flops"]
 
@@ -22,14 +24,9 @@ def module_flops(module, n_features_in):
     """FLOPs of one forward pass of ``module`` on one row of ``n_features_in`` floats."""
     param = next(module.parameters(), None)
     device = param.device if param is not None else "cpu"
-    was_training = module.training
-    module.eval()
-    try:
-        counter = FlopCounterMode(display=False)
-        with counter:
-            module(torch.zeros(1, n_features_in, device=device))
-    finally:
-        module.train(was_training)
+    counter = FlopCounterMode(display=False)
+    with eval_mode(module), counter:
+        module(torch.zeros(1, n_features_in, device=device))
     return float(counter.get_total_flops())
 
 
@@ -134,16 +131,12 @@ def module_latency(module, n_features_in, batch_size, repeats=None, device="cpu"
     if repeats is None:
         repeats = 25 if batch_size == 1 else 5
     x = torch.zeros(batch_size, n_features_in, device=device)
-    was_training = module.training
-    module.eval()
     times = []
-    try:
+    with eval_mode(module):
         for _ in range(repeats + 3):
             start = time.perf_counter()
             module(x)
             if x.device.type == "cuda":
                 torch.cuda.synchronize()
             times.append(time.perf_counter() - start)
-    finally:
-        module.train(was_training)
     return statistics.median(times[3:]) / batch_size

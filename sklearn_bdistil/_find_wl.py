@@ -277,7 +277,7 @@ def find_wl(estimator, factory, t, targets, previous, seed):
         out = t.outputs(student, connection, est.predict_batch_size)
         losses = net.history[:, "train_loss"] if len(net.history) else [float("nan")]
         if torch.isfinite(out[0]).all() and np.isfinite(losses).all():
-            return student.eval(), connection, out
+            return student.eval(), None if connection is None else connection.eval(), out
         if est.verbose:
             print(f"  {factory!r}: non-finite loss with lr={lr:g}")
     return None

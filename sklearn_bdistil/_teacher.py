@@ -22,6 +22,8 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
+from sklearn_bdistil._modes import eval_mode
+
 __all__ = ["fit_teacher", "is_dataframe", "is_fitted", "like_frame", "teacher_classes",
            "teacher_logits", "PROBA_EPS"]
 
@@ -188,12 +190,8 @@ def _torch_logits(module, X, batch_size):
             )
         return out.float().cpu().numpy()
 
-    was_training = module.training
-    module.eval()
-    try:
+    with eval_mode(module):
         return _in_batches(logits_of, X, batch_size)
-    finally:
-        module.train(was_training)
 
 
 def _log_proba(proba):

@@ -209,3 +209,21 @@ def test_conv2d_without_height_needs_square_images():
     with pytest.raises(ValueError, match="cannot lay out"):
         Conv2dStudent()(48, 3)
     assert Conv2dStudent(height=6)(48, 3)(torch.zeros(1, 48)).shape == (1, 3)
+
+
+@pytest.mark.parametrize("connection", ["none", "residual", "lstm"])
+def test_fitted_stages_are_in_eval_mode(data, teacher, tmp_path, connection):
+    """Dropout students: a stage left in training mode gives random features to
+    anyone who calls it directly (the costs' wrapper module used to do that)."""
+    X, _ = data
+    params = dict(n_estimators=3, gamma=-1.0, connection=connection, checkpoint_dir=tmp_path)
+    ladder = [MLPStudent((8,), dropout=0.5)]
+    for clf in (BDistilClassifier(teacher, ladder, **{**FAST, **params}).fit(X),
+                BDistilClassifier(teacher, ladder, **{**FAST, **params}).fit(X)):  # resumed
+        modules = [m for stage in zip(clf.estimators_, clf.connections_, strict=True)
+                   for m in stage if m is not None]
+        assert clf.n_estimators_ == 3
+        assert not any(sub.training for m in modules for sub in m.modules())
+        x = torch.as_tensor(X[:5])
+        torch.testing.assert_close(clf.estimators_[-1].features(x),
+                                   clf.estimators_[-1].features(x))
