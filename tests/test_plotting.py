@@ -50,3 +50,44 @@ def test_without_teacher_cost_the_axis_is_flops(data, teacher):
 def test_mismatched_shapes_are_rejected():
     with pytest.raises(ValueError, match="one length"):
         CostCurveDisplay([1, 2], [0.5])
+
+
+def test_labels_and_line_keywords(data, teacher):
+    import matplotlib.pyplot as plt
+
+    X, y = data
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], **FAST).fit(X)
+    disp = CostCurveDisplay.from_estimator(clf, X, y, label="mine", alpha=0.5)
+    assert disp.line_.get_label() == "mine"
+    assert disp.line_.get_alpha() == disp.agreement_line_.get_alpha() == 0.5
+    disp.plot(name="again")  # as scikit-learn's Displays
+    assert disp.line_.get_label() == "again"
+    assert disp.agreement_line_.get_label() == "again (agreement with teacher)"
+    plt.close("all")
+
+
+def test_dataframe_reaches_the_teacher_and_unfitted_teacher_is_named(data):
+    import matplotlib.pyplot as plt
+    from sklearn.compose import make_column_transformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    df = pd.DataFrame(X, columns=[f"f{i}" for i in range(X.shape[1])])
+    teacher = make_pipeline(make_column_transformer((StandardScaler(), ["f0", "f1", "f2"])),
+                            LogisticRegression(max_iter=500)).fit(df, y)
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], **FAST).fit(df)
+    disp = CostCurveDisplay.from_estimator(clf, df, y)
+    np.testing.assert_allclose(disp.agreement_line_.get_ydata(),
+                               [(p == teacher.predict(df)).mean()
+                                for p in clf.staged_predict(df)])
+
+    G = teacher.decision_function(df)
+    unfitted = BDistilClassifier(LogisticRegression(), [MLPStudent((4,))], **FAST).fit(
+        X, teacher_logits=G)
+    with pytest.raises(ValueError, match="the teacher is not fitted"):
+        CostCurveDisplay.from_estimator(unfitted, X, y)
+    CostCurveDisplay.from_estimator(unfitted, X, y, show_agreement=False)
+    plt.close("all")

@@ -95,7 +95,7 @@ class CostCurveDisplay:
         """
         from sklearn.utils.validation import check_is_fitted
 
-        from sklearn_bdistil._teacher import teacher_logits
+        from sklearn_bdistil._teacher import is_dataframe, is_fitted, teacher_logits
 
         check_is_fitted(estimator)
         y = np.asarray(y)
@@ -103,7 +103,14 @@ class CostCurveDisplay:
         accuracy = [float((p == y).mean()) for p in staged]
         agreement, teacher_accuracy = None, None
         if show_agreement:
-            G = teacher_logits(estimator.teacher_, np.asarray(X), estimator.predict_batch_size)
+            if not is_fitted(estimator.teacher_):
+                raise ValueError(
+                    "show_agreement=True compares with the teacher's predictions, but the "
+                    "teacher is not fitted (the ensemble was fitted on teacher_logits). "
+                    "Pass a fitted teacher, or show_agreement=False.")
+            # a DataFrame reaches the teacher as it is, as in fit
+            rows = X if is_dataframe(X) else np.asarray(X)
+            G = teacher_logits(estimator.teacher_, rows, estimator.predict_batch_size)
             teacher_pred = estimator.classes_[G.argmax(axis=1)]
             agreement = [float((p == teacher_pred).mean()) for p in staged]
             teacher_accuracy = float((teacher_pred == y).mean())
@@ -118,8 +125,19 @@ class CostCurveDisplay:
         """Plot any method's cumulative cost and accuracy per stage (a baseline)."""
         return cls(cost, accuracy, teacher_cost=teacher_cost, name=name).plot(ax=ax, **kwargs)
 
-    def plot(self, ax=None, *, marker="o", **kwargs):
+    def plot(self, ax=None, *, name=None, marker="o", **kwargs):
         """Draw the curve (and agreement, and the teacher's accuracy) on ``ax``.
+
+        Parameters
+        ----------
+        ax : matplotlib Axes, default=None
+            A new figure's when None.
+        name : str, default=None
+            Legend label of the curve; ``self.name`` when None.
+        marker : str, default="o"
+        **kwargs
+            Passed to matplotlib's ``ax.plot`` for the accuracy curve, and, but
+            for ``label`` and the line style, for the agreement curve.
 
         Returns
         -------
@@ -129,13 +147,16 @@ class CostCurveDisplay:
         if ax is None:
             _, ax = plt.subplots()
         x = self.cost / self.teacher_cost if self.teacher_cost else self.cost
-        label = self.name or "accuracy"
+        label = kwargs.pop("label", None) or name or self.name or "accuracy"
         (self.line_,) = ax.plot(x, self.accuracy, marker=marker, label=label, **kwargs)
         self.agreement_line_ = None
         if self.agreement is not None:
+            shared = {k: v for k, v in kwargs.items()
+                      if k not in ("linestyle", "ls", "color", "c")}
             (self.agreement_line_,) = ax.plot(
                 x, self.agreement, marker=marker, linestyle="--",
-                color=self.line_.get_color(), label=f"{label} (agreement with teacher)")
+                color=self.line_.get_color(), label=f"{label} (agreement with teacher)",
+                **shared)
         if self.teacher_accuracy is not None:
             ax.axhline(self.teacher_accuracy, color="gray", linestyle=":",
                        label="teacher accuracy")
