@@ -162,9 +162,12 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         Called after each kept stage as ``stage_callback(estimator, info)``
         with ``info`` a dict (``stage``, ``student``, ``edge``, ``weight``,
         ``train_loss``, ``valid_loss``, ``cumulative_flops``, ``seconds``).
-        Returning True (or raising ``KeyboardInterrupt``) stops the fit like
-        an interrupt: the completed stages are kept, with a
-        :class:`~sklearn_bdistil.FitInterruptedWarning`.
+        The estimator then holds the stages kept so far, as after a fit, so
+        the callback can score the current prefix. Returning a true value (or
+        raising ``KeyboardInterrupt``) stops the fit like an interrupt: the
+        completed stages are kept, with a
+        :class:`~sklearn_bdistil.FitInterruptedWarning`. Any other exception
+        it raises propagates out of ``fit``, the completed stages kept.
     device : str or torch.device, default="cpu"
         Where students are trained and evaluated. With ``"cuda"`` the
         transfer set, the teacher logits, the weights and the ensemble logits
@@ -380,7 +383,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 if not checkpoint.has_stage(k):
                     checkpoint.write_stage(k, record, rng)
 
-        rejected, attempt = 0, 0
+        rejected, attempt, latency = 0, 0, {}
         try:
             while len(records) < self.n_estimators:
                 attempt += 1
@@ -409,8 +412,12 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                         "seconds": time.perf_counter() - start}
                 if self.verbose:
                     self._print_stage(info)
-                if self.stage_callback is not None and self.stage_callback(self, info):
-                    raise _Interrupt(f"stage_callback asked to stop after stage {len(records)}")
+                if self.stage_callback is not None:
+                    # the callback sees the model as it stands, e.g. to score the prefix
+                    self._set_fitted_stages(records, initial, X.shape[1], latency)
+                    if self.stage_callback(self, info):
+                        raise _Interrupt(
+                            f"stage_callback asked to stop after stage {len(records)}")
         except _Stop as stop:
             warnings.warn(
                 f"Stopped after {len(records)} of {self.n_estimators} "
@@ -423,7 +430,12 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 f"fit {why}; keeping the {len(records)} completed stages.",
                 FitInterruptedWarning, stacklevel=3,
             )
-        self._set_fitted_stages(records, initial, X.shape[1])
+        except Exception:
+            if records:  # an error, e.g. in stage_callback: keep the stages, then raise
+                self._set_fitted_stages(records, initial, X.shape[1], latency)
+                self._rng, self._split_seed, self._fitted_from = rng, split_seed, self.teacher
+            raise
+        self._set_fitted_stages(records, initial, X.shape[1], latency)
         self._rng, self._split_seed, self._fitted_from = rng, split_seed, self.teacher
         return self
 
@@ -531,7 +543,12 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         return [], rng, int(rng.randint(np.iinfo(np.int32).max))
 
-    def _set_fitted_stages(self, records, initial, n_features):
+    def _set_fitted_stages(self, records, initial, n_features, latency=None):
+        """Set the fitted attributes from the kept stages.
+
+        ``latency`` maps stage modules to their measured latencies, filled as
+        needed: a fit that sets its stages after every stage measures each once.
+        """
         self.estimators_ = [r.module for r in records]
         self.connections_ = [r.connection for r in records]
         self.n_estimators_ = len(records)
@@ -540,9 +557,10 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.student_indices_ = np.asarray([r.student_index for r in records], dtype=np.intp)
         self.train_loss_ = np.asarray([initial[0]] + [r.train_loss for r in records])
         self.validation_loss_ = np.asarray([initial[1]] + [r.valid_loss for r in records])
-        self._record_costs([r.flops for r in records], n_features)
+        self._record_costs([r.flops for r in records], n_features,
+                           {} if latency is None else latency)
 
-    def _record_costs(self, flops, n_features):
+    def _record_costs(self, flops, n_features, latency):
         """Per-stage FLOPs, parameters and measured CPU latency; the teacher's FLOPs."""
         self.stage_costs_ = np.asarray(flops, dtype=np.float64)
         self.cumulative_costs_ = np.cumsum(self.stage_costs_)
@@ -550,10 +568,11 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.stage_params_ = np.asarray([stage_params(m, c) for m, c in stages],
                                         dtype=np.int64)
         widths = ([None] + [self._state_width(m, c) for m, c in stages])[:len(stages)]
-        self.stage_latency_ = np.asarray(
-            [[stage_latency(m, c, n_features, w, b) for b in LATENCY_BATCH_SIZES]
-             for (m, c), w in zip(stages, widths, strict=True)],
-            dtype=np.float64).reshape(-1, 2)
+        for (m, c), w in zip(stages, widths, strict=True):
+            if m not in latency:
+                latency[m] = [stage_latency(m, c, n_features, w, b) for b in LATENCY_BATCH_SIZES]
+        self.stage_latency_ = np.asarray([latency[m] for m, _ in stages],
+                                         dtype=np.float64).reshape(-1, 2)
         self.teacher_cost_ = (float(self.teacher_cost) if self.teacher_cost is not None
                               else teacher_flops(self.teacher_, n_features))
 

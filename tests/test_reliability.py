@@ -194,6 +194,27 @@ def test_a_stage_callback_can_stop_the_fit(data):
     assert seen[-1][1] == clf.cumulative_costs_[-1]
 
 
+def test_an_error_in_the_callback_keeps_the_completed_stages(data):
+    X, _ = data
+    clf = BDistilClassifier(LogisticRegression(max_iter=500).fit(*_xy(X)), STUDENTS,
+                            **{**FAST, "gamma": -1.0, "n_estimators": 5})
+    seen = {}
+
+    def fail_at_three(estimator, info):
+        seen[info["stage"]] = estimator.predict_proba(X)
+        if info["stage"] == 3:
+            raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        clf.set_params(stage_callback=fail_at_three).fit(X)
+    assert clf.n_estimators_ == 3
+    np.testing.assert_array_equal(clf.predict_proba(X), seen[3])
+    np.testing.assert_allclose(clf.predict_proba(X, n_stages=2), seen[2], rtol=1e-6)
+    # and a warm start goes on from them
+    clf.set_params(stage_callback=None, warm_start=True).fit(X)
+    assert clf.n_estimators_ == 5
+
+
 # -------------------------------------------------------------- reproducibility
 
 
