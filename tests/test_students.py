@@ -3,7 +3,7 @@ import torch
 from sklearn.base import clone
 from torch import nn
 
-from sklearn_bdistil.students import Conv1dStudent, MLPStudent, StudentNet
+from sklearn_bdistil.students import Conv1dStudent, Conv2dStudent, MLPStudent, StudentNet
 from sklearn_bdistil.students._base import build_student
 
 
@@ -29,6 +29,28 @@ def test_conv1d_student_rejects_rows_that_are_not_windows():
         Conv1dStudent(n_channels=4)(n_features_in=10, n_classes=2)
     with pytest.raises(ValueError, match="shorter than kernel_size"):
         Conv1dStudent(n_channels=2, kernel_size=9)(n_features_in=8, n_classes=2)
+
+
+@pytest.mark.parametrize("factory, n_features, error, message", [
+    (MLPStudent(hidden_sizes="16"), 6, TypeError, "hidden_sizes must be a tuple"),
+    (MLPStudent(hidden_sizes=(4.7,)), 6, TypeError, "each entry of hidden_sizes"),
+    (MLPStudent(hidden_sizes=(0,)), 6, ValueError, "each entry of hidden_sizes"),
+    (MLPStudent(dropout=1.0), 6, ValueError, r"dropout must be a number in \[0, 1\)"),
+    (MLPStudent(dropout=True), 6, ValueError, "dropout"),
+    (Conv1dStudent(n_channels=2.5), 30, TypeError, "n_channels must be a positive integer"),
+    (Conv1dStudent(n_channels=3, n_filters=(-1,)), 30, ValueError, "each entry of n_filters"),
+    (Conv1dStudent(n_channels=3, n_filters=()), 30, ValueError, "n_filters must not be empty"),
+    (Conv1dStudent(n_channels=3, kernel_size=0), 30, ValueError, "kernel_size"),
+    (Conv1dStudent(n_channels=3, stride=0), 30, ValueError, "stride"),
+    # 10 samples, kernel 5, stride 2: 3 left after the first convolution
+    (Conv1dStudent(n_channels=3, n_filters=(4, 8), kernel_size=5), 30, ValueError,
+     r"Window width 3 after 1 convolution\(s\) is shorter than kernel_size=5"),
+    (Conv2dStudent(height=-5), 64, ValueError, "height must be a positive integer"),
+    (Conv2dStudent(n_filters=(4, 0)), 64, ValueError, "each entry of n_filters"),
+])
+def test_factory_arguments_are_checked(factory, n_features, error, message):
+    with pytest.raises(error, match=message):
+        factory(n_features_in=n_features, n_classes=2)
 
 
 def test_factories_print_and_clone_like_estimators():

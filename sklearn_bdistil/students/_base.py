@@ -11,6 +11,8 @@ hidden features and a linear *head*, the split that intermediate connections
 between students build on.
 """
 
+import numbers
+
 import torch
 from sklearn.base import BaseEstimator
 from torch import nn
@@ -84,6 +86,31 @@ class StudentFactory(BaseEstimator):
 
     def build(self, n_features_in, n_classes):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+def _positive_int(name, value):
+    """``value`` as an int, if it is an integer >= 1 (bools and floats refused)."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}.")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}.")
+    return int(value)
+
+
+def _positive_ints(name, values, allow_empty=False):
+    """A tuple of positive ints from a list or tuple (a string is not one)."""
+    if not isinstance(values, (list, tuple)):
+        raise TypeError(f"{name} must be a tuple of positive integers, got {values!r}.")
+    if not values and not allow_empty:
+        raise ValueError(f"{name} must not be empty.")
+    return tuple(_positive_int(f"each entry of {name}", v) for v in values)
+
+
+def _probability(name, value):
+    """``value`` as a float in ``[0, 1)``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ValueError(f"{name} must be a number in [0, 1), got {value!r}.")
+    return float(value)
 
 
 def _activation(name):

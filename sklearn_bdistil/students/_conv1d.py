@@ -6,6 +6,8 @@ from sklearn_bdistil.students._base import (
     StudentFactory,
     StudentNet,
     _activation,
+    _positive_int,
+    _positive_ints,
     _Unflatten,
 )
 
@@ -47,21 +49,24 @@ class Conv1dStudent(StudentFactory):
         self.activation = activation
 
     def build(self, n_features_in, n_classes):
-        c = int(self.n_channels)
-        if c < 1 or n_features_in % c:
+        c = _positive_int("n_channels", self.n_channels)
+        filters = _positive_ints("n_filters", self.n_filters)
+        kernel = _positive_int("kernel_size", self.kernel_size)
+        stride = _positive_int("stride", self.stride)
+        if n_features_in % c:
             raise ValueError(
                 f"Conv1dStudent(n_channels={self.n_channels}) needs n_features_in "
                 f"divisible by n_channels; got n_features_in={n_features_in}."
             )
         width = n_features_in // c
-        if width < self.kernel_size:
-            raise ValueError(
-                f"Window width {width} is shorter than kernel_size={self.kernel_size}."
-            )
         layers = [_Unflatten(c, width)]
-        for f in self.n_filters:
-            layers += [nn.Conv1d(c, int(f), self.kernel_size, stride=self.stride),
-                       _activation(self.activation)]
-            c = int(f)
+        for k, f in enumerate(filters):
+            if width < kernel:  # no padding: each convolution needs a kernel's width
+                where = "" if k == 0 else f" after {k} convolution(s)"
+                raise ValueError(
+                    f"Window width {width}{where} is shorter than kernel_size={kernel}."
+                )
+            layers += [nn.Conv1d(c, f, kernel, stride=stride), _activation(self.activation)]
+            c, width = f, (width - kernel) // stride + 1
         layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten()]
         return StudentNet(nn.Sequential(*layers), nn.Linear(c, n_classes))

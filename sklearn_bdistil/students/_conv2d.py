@@ -8,6 +8,8 @@ from sklearn_bdistil.students._base import (
     StudentFactory,
     StudentNet,
     _activation,
+    _positive_int,
+    _positive_ints,
     _Unflatten,
 )
 
@@ -51,24 +53,27 @@ class Conv2dStudent(StudentFactory):
         self.activation = activation
 
     def build(self, n_features_in, n_classes):
-        c = int(self.n_channels)
-        pixels = n_features_in // c if c >= 1 else 0
-        height = self.height if self.height is not None else math.isqrt(pixels)
+        c = _positive_int("n_channels", self.n_channels)
+        filters = _positive_ints("n_filters", self.n_filters)
+        kernel = _positive_int("kernel_size", self.kernel_size)
+        stride = _positive_int("stride", self.stride)
+        pixels = n_features_in // c
+        height = (_positive_int("height", self.height) if self.height is not None
+                  else math.isqrt(pixels))
         square_ok = self.height is not None or height * height == pixels
-        if c < 1 or pixels * c != n_features_in or not height or pixels % height or not square_ok:
+        if pixels * c != n_features_in or not height or pixels % height or not square_ok:
             raise ValueError(
                 f"Conv2dStudent(n_channels={self.n_channels}, height={self.height}) cannot "
                 f"lay out {n_features_in} features as n_channels x height x width images."
             )
         width = pixels // height
-        if min(height, width) < self.kernel_size:
+        if min(height, width) < kernel:
             raise ValueError(f"Images of {height}x{width} are smaller than "
-                             f"kernel_size={self.kernel_size}.")
+                             f"kernel_size={kernel}.")
         layers = [_Unflatten(c, height, width)]
-        for f in self.n_filters:
-            layers += [nn.Conv2d(c, int(f), self.kernel_size, stride=self.stride,
-                                 padding=self.kernel_size // 2),
+        for f in filters:
+            layers += [nn.Conv2d(c, f, kernel, stride=stride, padding=kernel // 2),
                        _activation(self.activation)]
-            c = int(f)
+            c = f
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         return StudentNet(nn.Sequential(*layers), nn.Linear(c, n_classes))

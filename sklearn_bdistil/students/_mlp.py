@@ -2,7 +2,13 @@
 
 from torch import nn
 
-from sklearn_bdistil.students._base import StudentFactory, StudentNet, _activation
+from sklearn_bdistil.students._base import (
+    StudentFactory,
+    StudentNet,
+    _activation,
+    _positive_ints,
+    _probability,
+)
 
 __all__ = ["MLPStudent"]
 
@@ -16,7 +22,7 @@ class MLPStudent(StudentFactory):
         Widths of the hidden layers; ``()`` gives a linear (softmax
         regression) student.
     activation : {"relu", "tanh", "gelu"}, default="relu"
-    dropout : float, default=0.0
+    dropout : float in [0, 1), default=0.0
         Dropout after each hidden activation.
 
     Examples
@@ -34,14 +40,13 @@ class MLPStudent(StudentFactory):
         self.dropout = dropout
 
     def build(self, n_features_in, n_classes):
-        sizes = tuple(int(h) for h in self.hidden_sizes)
-        if any(h < 1 for h in sizes):
-            raise ValueError(f"hidden_sizes must be positive, got {self.hidden_sizes}.")
+        sizes = _positive_ints("hidden_sizes", self.hidden_sizes, allow_empty=True)
+        dropout = _probability("dropout", self.dropout)
         layers, width = [], n_features_in
         for h in sizes:
             layers += [nn.Linear(width, h), _activation(self.activation)]
-            if self.dropout:
-                layers.append(nn.Dropout(self.dropout))
+            if dropout:
+                layers.append(nn.Dropout(dropout))
             width = h
         body = nn.Sequential(*layers) if layers else nn.Identity()
         return StudentNet(body, nn.Linear(width, n_classes))
