@@ -91,3 +91,9 @@ def test_dataframe_reaches_the_teacher_and_unfitted_teacher_is_named(data):
         CostCurveDisplay.from_estimator(unfitted, X, y)
     CostCurveDisplay.from_estimator(unfitted, X, y, show_agreement=False)
     plt.close("all")
+
+
+@pytest.mark.parametrize("bad", [0, -5.0])
+def test_teacher_cost_must_be_positive(bad):
+    with pytest.raises(ValueError, match="teacher_cost must be positive"):
+        CostCurveDisplay([1, 2], [0.5, 0.6], teacher_cost=bad)

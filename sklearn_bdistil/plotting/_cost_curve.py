@@ -66,6 +66,8 @@ class CostCurveDisplay:
             )
         if self.agreement is not None and self.agreement.shape != self.cost.shape:
             raise ValueError("agreement must have the shape of cost.")
+        if teacher_cost is not None and not teacher_cost > 0:
+            raise ValueError(f"teacher_cost must be positive (or None), got {teacher_cost!r}.")
         self.teacher_cost = teacher_cost
         self.teacher_accuracy = teacher_accuracy
         self.name = name
@@ -146,7 +148,7 @@ class CostCurveDisplay:
         plt = _pyplot()
         if ax is None:
             _, ax = plt.subplots()
-        x = self.cost / self.teacher_cost if self.teacher_cost else self.cost
+        x = self.cost if self.teacher_cost is None else self.cost / self.teacher_cost
         label = kwargs.pop("label", None) or name or self.name or "accuracy"
         (self.line_,) = ax.plot(x, self.accuracy, marker=marker, label=label, **kwargs)
         self.agreement_line_ = None
@@ -161,7 +163,7 @@ class CostCurveDisplay:
             ax.axhline(self.teacher_accuracy, color="gray", linestyle=":",
                        label="teacher accuracy")
         ax.set_xlabel("cumulative cost (fraction of the teacher's FLOPs)"
-                      if self.teacher_cost else "cumulative cost (FLOPs per row)")
+                      if self.teacher_cost is not None else "cumulative cost (FLOPs per row)")
         ax.set_ylabel("accuracy" if self.agreement is None else "accuracy / agreement")
         ax.legend(loc="lower right")
         self.ax_, self.figure_ = ax, ax.figure
