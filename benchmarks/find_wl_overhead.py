@@ -30,6 +30,16 @@ from sklearn_bdistil.students._base import build_student
 LOSS = dict(temperature=1.0, barrier_strength=0.1, barrier_delta=0.1)
 
 
+def problem(rows, n_features, n_classes, device, seed=0):
+    """Random resident inputs and packed FIND_WL targets ``[G | 0 | D]``."""
+    g = torch.Generator().manual_seed(seed)
+    X = torch.randn(rows, n_features, generator=g)
+    G = torch.randn(rows, n_classes, generator=g)
+    D = torch.randn(rows, n_classes, generator=g)
+    y = pack_targets(G, torch.zeros_like(G), D / D.abs().sum())
+    return X.to(device), y.to(device)
+
+
 def plain_epochs(module, X, y, batch_size, epochs, lr=1e-2, seed=0, compile_mode=None):
     """Seconds per epoch of a hand-written loop over resident tensors.
 
@@ -95,12 +105,8 @@ def main():
     args = parser.parse_args()
 
     device = torch.device(args.device)
-    g = torch.Generator().manual_seed(0)
-    X = torch.randn(args.rows, args.features, generator=g).to(device)
     L = args.classes
-    G, F = torch.randn(args.rows, L, generator=g), torch.zeros(args.rows, L)
-    D = torch.randn(args.rows, L, generator=g)
-    y = pack_targets(G, F, D / D.abs().sum()).to(device)
+    X, y = problem(args.rows, args.features, L, device)
     factory = MLPStudent((args.hidden,))
 
     def fresh():

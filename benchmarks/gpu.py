@@ -42,9 +42,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from benchmarks.find_wl_overhead import plain_epochs, skorch_epochs
+from benchmarks.find_wl_overhead import plain_epochs, problem, skorch_epochs
 from sklearn_bdistil import BDistilClassifier
-from sklearn_bdistil._loss import pack_targets
 from sklearn_bdistil.students import Conv1dStudent, MLPStudent
 from sklearn_bdistil.students._base import build_student
 
@@ -56,15 +55,6 @@ STUDENTS = {
 }
 
 
-def problem(rows, n_features, device, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    X = torch.randn(rows, n_features, generator=g)
-    G = torch.randn(rows, N_CLASSES, generator=g)
-    D = torch.randn(rows, N_CLASSES, generator=g)
-    y = pack_targets(G, torch.zeros_like(G), D / D.abs().sum())
-    return X.to(device), y.to(device)
-
-
 def _fresh(kind, device):
     factory, n_features = STUDENTS[kind]
     return build_student(factory, n_features, N_CLASSES, seed=0).to(device)
@@ -74,13 +64,13 @@ def warm_up(kind, device, batch_size, rows=20_000):
     """Both loops, untimed: a process's first epochs pay for thread pools, kernel
     selection and allocator growth (seconds on a busy CPU), which the first timed
     loop would otherwise absorb."""
-    X, y = problem(rows, STUDENTS[kind][1], device)
+    X, y = problem(rows, STUDENTS[kind][1], N_CLASSES, device)
     plain_epochs(_fresh(kind, device), X, y, batch_size, 2)
     skorch_epochs(_fresh(kind, device), X, y, batch_size, 1e-2, device, 2, False)
 
 
 def time_find_wl(kind, rows, batch_size, device, epochs):
-    X, y = problem(rows, STUDENTS[kind][1], device)
+    X, y = problem(rows, STUDENTS[kind][1], N_CLASSES, device)
     # one warm-up epoch each (allocator, cuDNN autotuning, thread pools), dropped
     plain = plain_epochs(_fresh(kind, device), X, y, batch_size, epochs + 1)[1:]
     find_wl = skorch_epochs(_fresh(kind, device), X, y, batch_size, 1e-2, device,
@@ -95,7 +85,7 @@ def time_find_wl(kind, rows, batch_size, device, epochs):
 
 def time_compiled(kind, rows, batch_size, device, epochs, mode):
     """The plain loop with ``torch.compile(mode=mode)``, against the eager plain loop."""
-    X, y = problem(rows, STUDENTS[kind][1], device)
+    X, y = problem(rows, STUDENTS[kind][1], N_CLASSES, device)
     eager = statistics.median(plain_epochs(_fresh(kind, device), X, y, batch_size,
                                            epochs + 1)[1:])
     torch._dynamo.reset()  # no cache from an earlier mode or student

@@ -17,6 +17,7 @@ from skorch.hf import AccelerateMixin
 from torch import nn
 
 from sklearn_bdistil._loss import DistillationCriterion
+from sklearn_bdistil._modes import eval_mode
 from sklearn_bdistil.students._base import build_student
 from sklearn_bdistil.students._connections import (
     check_connectable,
@@ -312,11 +313,7 @@ def stage_outputs(student, connection, X, state, batch_size, with_state):
     the CPU heap, which then holds on to every batch's activations (about
     1 GB for a million rows).
     """
-    modules = [m for m in (student, connection) if m is not None]
-    modes = [m.training for m in modules]
-    for m in modules:
-        m.eval()
-    try:
+    with eval_mode(student, connection):
         logits = states = None
         for start in range(0, max(len(X), 1), batch_size):
             rows = slice(start, start + batch_size)
@@ -333,9 +330,6 @@ def stage_outputs(student, connection, X, state, batch_size, with_state):
             if new is not None:
                 states[rows] = new
         return logits, states
-    finally:
-        for m, mode in zip(modules, modes, strict=True):
-            m.train(mode)
 
 
 def forward_in_batches(module, X, batch_size):

@@ -6,8 +6,8 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import validate_data
 
 from sklearn_bdistil import _teacher
-from sklearn_bdistil.students._base import build_student, check_factory
-from sklearn_bdistil.students._connections import check_connectable
+from sklearn_bdistil._find_wl import build_stage
+from sklearn_bdistil.students._base import check_factory
 
 __all__ = ["check_classes", "check_students", "check_teacher_logits", "fit_teacher_needs_y",
            "probe_students", "split_rows", "validate_fit_data"]
@@ -55,9 +55,7 @@ def probe_students(students, n_features, n_classes, connection):
     fails to build (bad arguments, wrong output shape, not connectable) must not
     surface only when a later round escalates to it."""
     for factory in students:
-        student = build_student(factory, n_features, n_classes, seed=0)
-        if connection != "none":
-            check_connectable(student, factory)
+        build_stage(factory, n_features, n_classes, connection, None, seed=0)
 
 
 def check_teacher_logits(teacher_logits, n_samples):

@@ -17,6 +17,8 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
+from sklearn_bdistil._modes import eval_mode
+
 __all__ = ["StudentNet", "StudentFactory", "build_student"]
 
 
@@ -106,6 +108,14 @@ def _positive_ints(name, values, allow_empty=False):
     return tuple(_positive_int(f"each entry of {name}", v) for v in values)
 
 
+def _conv_arguments(factory):
+    """``(n_channels, n_filters, kernel_size, stride)`` of a convolutional factory, checked."""
+    return (_positive_int("n_channels", factory.n_channels),
+            _positive_ints("n_filters", factory.n_filters),
+            _positive_int("kernel_size", factory.kernel_size),
+            _positive_int("stride", factory.stride))
+
+
 def _probability(name, value):
     """``value`` as a float in ``[0, 1)``."""
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
@@ -156,9 +166,7 @@ def build_student(factory, n_features_in, n_classes, seed):
             f"Student factory {factory!r} returned {type(module).__name__}, "
             "expected a torch.nn.Module."
         )
-    was_training = module.training
-    module.eval()
-    with torch.no_grad():
+    with torch.no_grad(), eval_mode(module):
         probe = torch.zeros(2, n_features_in)
         try:
             out = module(probe)
@@ -167,7 +175,6 @@ def build_student(factory, n_features_in, n_classes, seed):
                 f"Student built by {factory!r} failed on a batch of shape "
                 f"(2, {n_features_in}): {exc}"
             ) from exc
-    module.train(was_training)
     if not isinstance(out, torch.Tensor) or tuple(out.shape) != (2, n_classes):
         shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out)
         raise ValueError(

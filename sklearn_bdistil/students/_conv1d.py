@@ -6,8 +6,7 @@ from sklearn_bdistil.students._base import (
     StudentFactory,
     StudentNet,
     _activation,
-    _positive_int,
-    _positive_ints,
+    _conv_arguments,
     _Unflatten,
 )
 
@@ -49,10 +48,7 @@ class Conv1dStudent(StudentFactory):
         self.activation = activation
 
     def build(self, n_features_in, n_classes):
-        c = _positive_int("n_channels", self.n_channels)
-        filters = _positive_ints("n_filters", self.n_filters)
-        kernel = _positive_int("kernel_size", self.kernel_size)
-        stride = _positive_int("stride", self.stride)
+        c, filters, kernel, stride = _conv_arguments(self)
         if n_features_in % c:
             raise ValueError(
                 f"Conv1dStudent(n_channels={self.n_channels}) needs n_features_in "

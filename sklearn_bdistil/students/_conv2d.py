@@ -8,8 +8,8 @@ from sklearn_bdistil.students._base import (
     StudentFactory,
     StudentNet,
     _activation,
+    _conv_arguments,
     _positive_int,
-    _positive_ints,
     _Unflatten,
 )
 
@@ -53,10 +53,7 @@ class Conv2dStudent(StudentFactory):
         self.activation = activation
 
     def build(self, n_features_in, n_classes):
-        c = _positive_int("n_channels", self.n_channels)
-        filters = _positive_ints("n_filters", self.n_filters)
-        kernel = _positive_int("kernel_size", self.kernel_size)
-        stride = _positive_int("stride", self.stride)
+        c, filters, kernel, stride = _conv_arguments(self)
         pixels = n_features_in // c
         height = (_positive_int("height", self.height) if self.height is not None
                   else math.isqrt(pixels))
