@@ -16,7 +16,13 @@ from sklearn_bdistil._augment import AUGMENTATIONS, augment_rows
 from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord, fingerprint
 from sklearn_bdistil._cost import stage_flops, stage_latency, stage_params, teacher_flops
 from sklearn_bdistil._find_wl import build_stage, find_wl
-from sklearn_bdistil._game import centred_residual, edge, residual_scale, signed_weights
+from sklearn_bdistil._game import (
+    centred_residual,
+    edge,
+    max_edge,
+    residual_scale,
+    signed_weights,
+)
 from sklearn_bdistil._loss import distillation_loss, pack_targets
 from sklearn_bdistil._predict import StagedPredictorMixin, resolve_device
 from sklearn_bdistil._step import line_search
@@ -102,7 +108,11 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         Inverse temperature of the distribution player, applied to residuals
         divided by their standard deviation (so it is dimensionless).
     gamma : float, default=0.0
-        Weak-learning edge a student must reach, in ``[-1, 1]``.
+        Weak-learning edge a student must reach, in ``[-1, 1]``. No edge
+        can exceed ``sum|K+ - K-|``, which depends on ``eta`` (about 0.08 at
+        ``eta=0.1`` and 0.7 at ``eta=1`` for Gaussian residuals) and on the
+        round; the fit stops with an :class:`EarlyStoppingWarning` that says
+        so when ``gamma`` is out of reach.
     barrier_strength : float, default=0.1
         Weight ``lam`` of the soft log-barrier in the FIND_WL loss.
     barrier_delta : float, default=0.1
@@ -147,6 +157,13 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         The teacher's FLOPs per row, where they cannot be counted
         automatically (counted for torch modules, skorch nets and
         ``MLPClassifier``).
+    classes : array-like of shape (n_classes,), default=None
+        Labels of the teacher's outputs, in output order, for a teacher
+        without ``classes_`` (a torch module, a skorch ``NeuralNet``, or
+        ``teacher_logits`` with ``teacher=None``). When None such a teacher's
+        classes are ``np.unique(y)``, which must then hold every class, or
+        ``0..n_classes-1`` without ``y``. Must equal ``teacher.classes_``
+        where the teacher has them.
     warm_start : bool, default=False
         When True, ``fit`` keeps the stages already fitted and adds stages
         until there are ``n_estimators`` (predictions of the old prefix do not
@@ -277,6 +294,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
         "teacher_cost": [Interval(Real, 0, None, closed="neither"), None],
+        "classes": ["array-like", None],
         "connection": [StrOptions(set(CONNECTIONS)), callable],
         "warm_start": ["boolean"],
         "stage_callback": [callable, None],
@@ -293,7 +311,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                  learning_rate=0.5, max_epochs=20,
                  batch_size=256, lr=0.01, optimizer=torch.optim.Adam,
                  validation_fraction=0.1, n_iter_no_change=3,
-                 predict_batch_size=8192, teacher_cost=None, warm_start=False,
+                 predict_batch_size=8192, teacher_cost=None, classes=None, warm_start=False,
                  checkpoint_dir=None, stage_callback=None, device="cpu",
                  accelerator=None, random_state=None, verbose=0):
         self.teacher = teacher
@@ -316,6 +334,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self.n_iter_no_change = n_iter_no_change
         self.predict_batch_size = predict_batch_size
         self.teacher_cost = teacher_cost
+        self.classes = classes
         self.warm_start = warm_start
         self.checkpoint_dir = checkpoint_dir
         self.stage_callback = stage_callback
@@ -447,7 +466,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         else:
             self.teacher_ = self.teacher
             G = check_teacher_logits(teacher_logits, X.shape[0])
-        self.classes_ = check_classes(self.teacher_, G.shape[1], y)
+        self.classes_ = check_classes(self.teacher_, G.shape[1], y, self.classes)
         return G
 
     def _augment(self, X, n_classes, train, seed, frame=None):
@@ -596,6 +615,13 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         if scale == 0.0:
             raise _Stop("the ensemble matches the teacher's logits on the transfer set")
         D = signed_weights(residual, self.eta, scale)
+        reach = max_edge(D)
+        if self.gamma >= reach:  # no student could reach it: do not train any
+            raise _Stop(
+                f"gamma={self.gamma} is out of reach: no student's edge can exceed "
+                f"sum|K+ - K-| = {reach:.4f} this round, which grows with eta={self.eta}; "
+                "lower gamma or raise eta"
+            )
         targets = pack_targets(t.G, t.F, D)
         for level in range(t.level, len(students)):
             seed = int(rng.randint(np.iinfo(np.int32).max))

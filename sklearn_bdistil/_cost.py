@@ -23,10 +23,12 @@ __all__ = ["module_flops", "module_latency", "module_params", "stage_flops", "st
 def module_flops(module, n_features_in):
     """FLOPs of one forward pass of ``module`` on one row of ``n_features_in`` floats."""
     param = next(module.parameters(), None)
+    # the probe row in the module's own device and floating dtype (e.g. a float64 teacher)
     device = param.device if param is not None else "cpu"
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
     counter = FlopCounterMode(display=False)
     with eval_mode(module), counter:
-        module(torch.zeros(1, n_features_in, device=device))
+        module(torch.zeros(1, n_features_in, device=device, dtype=dtype))
     return float(counter.get_total_flops())
 
 

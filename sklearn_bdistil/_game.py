@@ -9,7 +9,7 @@ it runs on whatever device the data lives on.
 
 import torch
 
-__all__ = ["centred_residual", "residual_scale", "signed_weights", "edge"]
+__all__ = ["centred_residual", "residual_scale", "signed_weights", "edge", "max_edge"]
 
 
 def centred_residual(teacher_logits, ensemble_logits):
@@ -96,3 +96,12 @@ def edge(weights, student_logits):
     edge : float
     """
     return float((weights * torch.tanh(student_logits)).sum(dtype=torch.float64))
+
+
+def max_edge(weights):
+    """The edge no student can reach: ``sum_ij |D_ij|`` (``tanh`` never reaches 1).
+
+    ``K+`` and ``K-`` overlap, so this is below 1, and it grows with ``eta``:
+    a ``gamma`` at or above it cannot be met by any student, however large.
+    """
+    return float(weights.abs().sum(dtype=torch.float64))

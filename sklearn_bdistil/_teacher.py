@@ -115,20 +115,40 @@ def fit_teacher(teacher, X, y):
     return fitted
 
 
-def teacher_classes(teacher, n_outputs, y=None):
+def teacher_classes(teacher, n_outputs, y=None, classes=None):
     """The class labels, in the order of the teacher's logit columns.
 
-    A torch module has no ``classes_``: its labels are ``np.unique(y)`` when
-    ``y`` has exactly ``n_outputs`` distinct values, else ``0..n_outputs-1``.
+    ``classes`` (the estimator's parameter) when given, else the teacher's
+    ``classes_``. A teacher without ``classes_`` (a torch module, a skorch
+    ``NeuralNet``) gets ``np.unique(y)`` when ``y`` has exactly ``n_outputs``
+    distinct values and ``0..n_outputs-1`` without ``y``. A ``y`` with fewer
+    distinct values is refused: which output is which label is then a guess
+    (labels 1, 2, 3 with 3 absent would read as 0, 1, 2).
     """
-    classes = getattr(teacher, "classes_", None)
+    own = getattr(teacher, "classes_", None)
     if classes is not None:
-        return np.asarray(classes)
-    if y is not None:
-        labels = np.unique(y)
-        if len(labels) == n_outputs:
-            return labels
-    return np.arange(n_outputs)
+        classes = np.asarray(classes)
+        if classes.ndim != 1 or len(np.unique(classes)) != len(classes):
+            raise ValueError(
+                f"classes must be a 1-D list of distinct labels, got {classes.tolist()!r}.")
+        if own is not None and not np.array_equal(np.asarray(own), classes):
+            raise ValueError(
+                f"classes={classes[:10].tolist()} differs from the teacher's classes_ "
+                f"{np.asarray(own)[:10].tolist()}; leave classes=None for a teacher "
+                "that has classes_.")
+        return classes
+    if own is not None:
+        return np.asarray(own)
+    if y is None:
+        return np.arange(n_outputs)
+    labels = np.unique(y)
+    if len(labels) < n_outputs:
+        raise ValueError(
+            f"The teacher has no classes_ and y holds {len(labels)} distinct labels for "
+            f"its {n_outputs} outputs, so which output is which label is ambiguous. Pass "
+            f"classes=[...] (one label per output, in output order), or a y that holds "
+            "every class.")
+    return labels
 
 
 def is_dataframe(X):

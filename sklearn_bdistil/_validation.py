@@ -73,9 +73,9 @@ def check_teacher_logits(teacher_logits, n_samples):
     return G
 
 
-def check_classes(teacher, n_outputs, y):
+def check_classes(teacher, n_outputs, y, classes=None):
     """The teacher's classes, checked against its logit columns and against ``y``."""
-    classes = _teacher.teacher_classes(teacher, n_outputs, y)
+    classes = _teacher.teacher_classes(teacher, n_outputs, y, classes)
     if len(classes) != n_outputs:
         raise ValueError(
             f"The teacher has {len(classes)} classes but gives {n_outputs} logit columns."

@@ -165,6 +165,26 @@ def test_stops_early_with_a_warning_when_no_class_is_a_weak_learner(data, teache
     np.testing.assert_allclose(clf.predict_proba(X[:3]), 1 / 3)
 
 
+class _CountedMLPStudent(MLPStudent):
+    built = 0
+
+    def __call__(self, n_in, n_out):
+        type(self).built += 1
+        return super().__call__(n_in, n_out)
+
+
+def test_a_gamma_out_of_reach_stops_before_training_and_says_why(data, teacher):
+    """No edge exceeds sum|K+ - K-| (about 0.08 at eta=0.1): the message names
+    gamma and eta rather than asking for larger students."""
+    X, _ = data
+    _CountedMLPStudent.built = 0
+    clf = BDistilClassifier(teacher, [_CountedMLPStudent((4,))],
+                            **{**FAST, "eta": 0.1, "gamma": 0.2})
+    with pytest.warns(EarlyStoppingWarning, match=r"gamma=0.2 is out of reach.*eta=0.1"):
+        clf.fit(X)
+    assert clf.n_estimators_ == 0 and _CountedMLPStudent.built == 0
+
+
 def test_stops_after_n_iter_no_change_rejected_rounds(data, teacher):
     X, _ = data
     # gamma=-1 accepts any edge; a student that outputs zeros never lowers the loss

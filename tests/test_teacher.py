@@ -61,6 +61,41 @@ def test_torch_module_teacher_in_batches(data):
     assert teacher_flops(module, 8) == 2 * (8 * 16 + 16 * 3)
 
 
+def test_a_module_teacher_with_a_y_that_lacks_a_class_is_refused_or_named(data):
+    """Labels 1, 2, 3 with 3 absent must not silently read as 0, 1, 2."""
+    from sklearn_bdistil import BDistilClassifier, MLPStudent
+
+    X, y = data
+    module = nn.Linear(X.shape[1], 3)
+    labels = y + 1
+    keep = labels != 3
+    clf = BDistilClassifier(module, [MLPStudent((4,))], n_estimators=1, max_epochs=1,
+                            gamma=-1.0, random_state=0)
+    with pytest.raises(ValueError, match="2 distinct labels for its 3 outputs"):
+        clf.fit(X[keep], labels[keep])
+    clf.set_params(classes=[1, 2, 3]).fit(X[keep], labels[keep])
+    np.testing.assert_array_equal(clf.classes_, [1, 2, 3])
+    assert set(clf.predict(X)) <= {1, 2, 3}
+    # precomputed logits and no teacher: the same rule
+    G = teacher_logits(module, X[keep])
+    clf = BDistilClassifier(None, [MLPStudent((4,))], n_estimators=1, max_epochs=1,
+                            gamma=-1.0, random_state=0)
+    with pytest.raises(ValueError, match="ambiguous"):
+        clf.fit(X[keep], labels[keep], teacher_logits=G)
+    clf.set_params(classes=["a", "b", "c"]).fit(X[keep], teacher_logits=G)
+    np.testing.assert_array_equal(clf.classes_, ["a", "b", "c"])
+
+
+def test_classes_must_agree_with_the_teachers_and_be_distinct(data):
+    X, y = data
+    lr = LogisticRegression().fit(X, y)
+    np.testing.assert_array_equal(teacher_classes(lr, 3, classes=[0, 1, 2]), [0, 1, 2])
+    with pytest.raises(ValueError, match="differs from the teacher's classes_"):
+        teacher_classes(lr, 3, classes=[1, 2, 3])
+    with pytest.raises(ValueError, match="distinct labels"):
+        teacher_classes(nn.Linear(8, 3), 3, classes=[0, 0, 1])
+
+
 def test_skorch_teacher_with_cross_entropy_gives_module_logits(data):
     X, y = data
     net = NeuralNetClassifier(nn.Linear, module__in_features=8, module__out_features=3,
@@ -199,6 +234,8 @@ def test_float64_torch_teacher_gets_float64_inputs(data):
     with torch.no_grad():
         expected = module(torch.as_tensor(X, dtype=torch.float64)).numpy()
     np.testing.assert_allclose(G, expected, rtol=1e-6)
+    # its cost is counted too (the probe row takes the module's dtype)
+    assert teacher_flops(module, X.shape[1]) == 2 * X.shape[1] * 3
 
 
 def test_a_dataframe_reaches_the_teacher_with_its_columns(data):
