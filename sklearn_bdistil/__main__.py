@@ -18,12 +18,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m sklearn_bdistil")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="distil a 1-D CNN on smartwatch sensor data")
-    demo.add_argument("--n-estimators", type=_positive_int, default=10)
-    demo.add_argument("--teacher-epochs", type=_positive_int, default=30)
-    demo.add_argument("--random-state", type=int, default=0)
+    demo.add_argument("--n-estimators", type=_positive_int, default=10,
+                      help="stages of the ensemble (default 10)")
+    demo.add_argument("--teacher-epochs", type=_positive_int, default=30,
+                      help="epochs of the CNN teacher's training (default 30)")
+    demo.add_argument("--random-state", type=int, default=0,
+                      help="seed of the teacher and the ensemble (default 0)")
     demo.add_argument("--quiet", action="store_true", help="no per-stage fit log")
     demo.add_argument("--plot", default="bdistil_demo.png",
-                      help="where to write the accuracy-vs-cost PNG ('' for none)")
+                      help="where to write the accuracy-vs-cost PNG (default bdistil_demo.png; "
+                           "'' for none)")
     args = parser.parse_args(argv)
     if args.command == "demo":
         from sklearn_bdistil._demo import run_demo
