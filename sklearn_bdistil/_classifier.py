@@ -568,6 +568,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         ``latency`` maps stage modules to their measured latencies, filled as
         needed: a fit that sets its stages after every stage measures each once.
         """
+        self.__dict__.pop("_device_stages", None)  # a refit's modules may reuse old ids
         self.estimators_ = [r.module for r in records]
         self.connections_ = [r.connection for r in records]
         self.n_estimators_ = len(records)

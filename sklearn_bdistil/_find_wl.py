@@ -17,7 +17,7 @@ from skorch.hf import AccelerateMixin
 from torch import nn
 
 from sklearn_bdistil._loss import DistillationCriterion
-from sklearn_bdistil._modes import eval_mode
+from sklearn_bdistil._modes import eval_mode, seeded
 from sklearn_bdistil.students._base import build_student
 from sklearn_bdistil.students._connections import (
     check_connectable,
@@ -224,8 +224,7 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         verbose=0,
         **kwargs,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed, device):
         net.fit(X, targets)
     return net
 
@@ -243,8 +242,7 @@ def build_stage(factory, n_features, n_classes, connection, previous, seed):
     if previous is None:
         return student, None
     prev_width, prev_has_cell = state_layout(*previous)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         link = make_connection(connection, student.head.in_features, prev_width,
                                prev_has_cell)
     return student, link

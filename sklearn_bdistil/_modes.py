@@ -1,8 +1,10 @@
-"""Switching torch modules to eval mode and back, submodule by submodule."""
+"""Temporary torch state: modules in eval mode, and a seeded random state."""
 
 import contextlib
 
-__all__ = ["eval_mode"]
+import torch
+
+__all__ = ["eval_mode", "seeded"]
 
 
 @contextlib.contextmanager
@@ -24,3 +26,31 @@ def eval_mode(*modules):
     finally:
         for m, mode in modes:
             m.training = mode
+
+
+@contextlib.contextmanager
+def seeded(seed, device="cpu"):
+    """Torch's random state seeded with ``seed`` inside, the caller's restored after.
+
+    Seeds the CPU generator and, for an accelerator ``device`` (``cuda:k``,
+    ``mps``), that device's generator: not ``torch.manual_seed``, which seeds
+    (or, before CUDA starts, queues a seed for) every GPU and would change
+    the caller's random state on devices the fit never restores.
+    """
+    device = torch.device(device)
+    if device.type in ("cpu", "meta"):
+        with torch.random.fork_rng(devices=[]):
+            torch.default_generator.manual_seed(int(seed))
+            yield
+        return
+    backend = getattr(torch, device.type)  # torch.cuda, torch.mps, ...
+    index = device.index if device.index is not None else (
+        backend.current_device() if hasattr(backend, "current_device") else 0)
+    with torch.random.fork_rng(devices=[index], device_type=device.type):
+        torch.default_generator.manual_seed(int(seed))
+        if device.type == "cuda":
+            with torch.cuda.device(index):
+                torch.cuda.manual_seed(int(seed))
+        else:
+            backend.manual_seed(int(seed))
+        yield

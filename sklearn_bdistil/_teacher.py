@@ -50,11 +50,20 @@ def _is_skorch(teacher):
 
 
 def _final_step(teacher):
-    """The estimator that makes the predictions: unwraps ``FrozenEstimator`` and ``Pipeline``."""
+    """The estimator that makes the predictions.
+
+    Unwraps ``FrozenEstimator``, ``Pipeline`` and fitted meta-estimators that
+    predict through one fitted estimator: a search's ``best_estimator_``
+    (``GridSearchCV``), or ``estimator_`` (``SelfTrainingClassifier``).
+    """
     teacher = _unfrozen(teacher)
     steps = getattr(teacher, "steps", None)
     if isinstance(steps, list) and steps:
         return _final_step(steps[-1][1])
+    for name in ("best_estimator_", "estimator_"):
+        inner = getattr(teacher, name, None)
+        if inner is not None and inner is not teacher and hasattr(inner, "decision_function"):
+            return _final_step(inner)
     return teacher
 
 
@@ -194,7 +203,7 @@ def _torch_logits(module, X, batch_size):
     name = type(module).__name__
 
     def logits_of(rows):
-        rows = np.asarray(rows)  # a DataFrame's values
+        rows = _writable(np.asarray(rows))  # a DataFrame's values
         try:
             out = module(torch.as_tensor(rows, dtype=dtype, device=device))
         except (RuntimeError, ValueError, TypeError, IndexError) as exc:
@@ -214,6 +223,12 @@ def _torch_logits(module, X, batch_size):
         return _in_batches(logits_of, X, batch_size)
 
 
+def _writable(rows):
+    """``rows``, copied if read-only (joblib's memmaps in parallel searches):
+    torch warns on every tensor made from a read-only buffer."""
+    return rows if rows.flags.writeable else rows.copy()
+
+
 def _log_proba(proba):
     log_p = np.log(np.clip(np.asarray(proba, dtype=np.float64), PROBA_EPS, None))
     return log_p - log_p.mean(axis=1, keepdims=True)
@@ -221,7 +236,7 @@ def _log_proba(proba):
 
 def _estimator_logits(teacher, X):
     if _is_skorch(teacher):
-        teacher, X = _unfrozen(teacher), np.asarray(X, dtype=np.float32)
+        teacher, X = _unfrozen(teacher), _writable(np.asarray(X, dtype=np.float32))
         if isinstance(getattr(teacher, "criterion_", None), torch.nn.CrossEntropyLoss):
             return teacher.forward(X, training=False).float().cpu().numpy()
     if hasattr(teacher, "predict_proba"):

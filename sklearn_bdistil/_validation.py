@@ -9,8 +9,8 @@ from sklearn_bdistil import _teacher
 from sklearn_bdistil._find_wl import build_stage
 from sklearn_bdistil.students._base import check_factory
 
-__all__ = ["check_classes", "check_students", "check_teacher_logits", "fit_teacher_needs_y",
-           "probe_students", "split_rows", "validate_fit_data"]
+__all__ = ["check_classes", "check_float32_range", "check_students", "check_teacher_logits",
+           "fit_teacher_needs_y", "probe_students", "split_rows", "validate_fit_data"]
 
 
 def fit_teacher_needs_y(teacher):
@@ -21,6 +21,22 @@ def fit_teacher_needs_y(teacher):
         return False
 
 
+def check_float32_range(X):
+    """Refuse values that are finite in float64 but overflow the students' float32.
+
+    ``validate_data`` checks finiteness in the input's dtype; the students
+    compute in float32, where such a value is ``inf`` and its row's outputs NaN.
+    """
+    if X.dtype == np.float64 and X.size:
+        limit = float(np.finfo(np.float32).max)
+        if X.max() > limit or X.min() < -limit:
+            raise ValueError(
+                "Input X contains a value too large for dtype('float32') (the students "
+                f"compute in float32, whose largest value is {limit:.4g}). Rescale X, "
+                "e.g. with a StandardScaler in front of the estimator.")
+    return X
+
+
 def validate_fit_data(estimator, X, y, teacher_logits=None):
     """``(X, y)`` checked by scikit-learn's ``validate_data``; ``y`` may be None.
 
@@ -29,7 +45,8 @@ def validate_fit_data(estimator, X, y, teacher_logits=None):
     """
     if y is None:
         if teacher_logits is not None or not fit_teacher_needs_y(estimator.teacher):
-            return validate_data(estimator, X, dtype=[np.float64, np.float32]), None
+            X = validate_data(estimator, X, dtype=[np.float64, np.float32])
+            return check_float32_range(X), None
         raise ValueError(
             f"{type(estimator).__name__} requires y to be passed, but the target y "
             f"is None: the teacher {type(estimator.teacher).__name__} is not fitted. "
@@ -37,7 +54,7 @@ def validate_fit_data(estimator, X, y, teacher_logits=None):
         )
     X, y = validate_data(estimator, X, y, dtype=[np.float64, np.float32])
     check_classification_targets(y)
-    return X, y
+    return check_float32_range(X), y
 
 
 def check_students(students, default):

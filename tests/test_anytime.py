@@ -101,7 +101,7 @@ def test_model_fitted_for_cuda_predicts_on_a_cpu_only_machine(data, fitted):
     assert all(p.device.type == "cpu" for m in moved.estimators_ for p in m.parameters())
 
 
-def test_stage_copies_on_another_device_are_made_once(fitted):
+def test_stage_copies_on_another_device_are_made_once(fitted, data):
     """Copies for a non-CPU device (``meta`` here, standing in for a GPU) are
     reused until a stage changes, and never pickled."""
     import torch
@@ -123,6 +123,9 @@ def test_stage_copies_on_another_device_are_made_once(fitted):
 
     restored = pickle.loads(pickle.dumps(fitted))
     assert "_device_stages" in vars(fitted) and "_device_stages" not in vars(restored)
+    # a refit drops them: its new modules could reuse the ids of the old ones
+    fitted.set_params(n_estimators=1).fit(data[0])
+    assert "_device_stages" not in vars(fitted)
 
 
 def _cuda():

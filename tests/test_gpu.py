@@ -32,6 +32,17 @@ def test_fit_on_cuda_matches_cpu(data, teacher):
     assert (gpu.predict(X) == cpu.predict(X)).mean() > 0.95
 
 
+def test_a_cuda_fit_is_seeded_and_leaves_the_callers_cuda_random_state(data, teacher):
+    X, _ = data
+    params = dict(FAST, n_estimators=2, max_epochs=3, device="cuda")
+    torch.cuda.manual_seed(123)
+    state = torch.cuda.get_rng_state()
+    a = BDistilClassifier(teacher, [MLPStudent((8,))], **params).fit(X)
+    assert torch.equal(torch.cuda.get_rng_state(), state)
+    b = BDistilClassifier(teacher, [MLPStudent((8,))], **params).fit(X)
+    np.testing.assert_array_equal(a.decision_function(X), b.decision_function(X))
+
+
 def test_transfer_set_stays_on_the_gpu(data, teacher, monkeypatch):
     X, _ = data
     seen = []

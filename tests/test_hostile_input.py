@@ -108,3 +108,22 @@ def test_sparse_matrices_are_refused_with_a_clear_error(data, teacher, fmt):
 def test_degenerate_shapes(X):
     with pytest.raises(ValueError):
         BDistilClassifier(LogisticRegression(), **QUICK).fit(X, np.zeros(len(X)))
+
+
+def test_values_beyond_float32_are_refused_at_fit_and_predict():
+    """Finite in float64 but inf in the students' float32: an error, not NaN output."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = np.resize([0, 1, 2], 60)
+    teacher = LogisticRegression().fit(X, y)
+    big = X.copy()
+    big[0, 0] = 1e39
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], **QUICK)
+    with pytest.raises(ValueError, match=r"too large for dtype\('float32'\)"):
+        clf.fit(big)
+    clf.fit(X)
+    for method in (clf.predict, clf.predict_proba, clf.decision_function):
+        with pytest.raises(ValueError, match="too large for dtype"):
+            method(big)
+    with pytest.raises(ValueError, match="too large for dtype"):
+        next(clf.staged_predict(-big))

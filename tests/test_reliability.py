@@ -227,6 +227,23 @@ def test_random_state_is_left_untouched_and_a_seed_per_stage_is_drawn(data):
     np.testing.assert_array_equal(a.predict_proba(X), clf.predict_proba(X))
 
 
+def test_fit_leaves_the_global_random_states_alone(data):
+    """Stages are seeded from random_state; the caller's torch and NumPy states
+    are as they were (and no GPU seed is queued, see _modes.seeded)."""
+    import torch
+
+    X, _ = data
+    torch.manual_seed(11)
+    np.random.seed(11)
+    torch_state, np_state = torch.get_rng_state(), np.random.get_state()[1].copy()
+    a = _fit(X, n_estimators=2, random_state=0)
+    assert torch.equal(torch.get_rng_state(), torch_state)
+    np.testing.assert_array_equal(np.random.get_state()[1], np_state)
+    torch.manual_seed(99)  # another global state: the same model
+    b = _fit(X, n_estimators=2, random_state=0)
+    np.testing.assert_array_equal(a.decision_function(X), b.decision_function(X))
+
+
 # ------------------------------------------------------------------- numerics
 
 

@@ -86,6 +86,22 @@ def test_a_module_teacher_with_a_y_that_lacks_a_class_is_refused_or_named(data):
     np.testing.assert_array_equal(clf.classes_, ["a", "b", "c"])
 
 
+def test_read_only_inputs_reach_a_torch_teacher_without_warnings(data):
+    """joblib hands parallel search workers read-only memmaps."""
+    import warnings
+
+    X, _ = data
+    X = X.copy()
+    X.setflags(write=False)
+    net = NeuralNetClassifier(nn.Linear, module__in_features=X.shape[1], module__out_features=3,
+                              criterion=nn.CrossEntropyLoss, max_epochs=1, train_split=None,
+                              verbose=0).initialize()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        teacher_logits(nn.Linear(X.shape[1], 3), X)
+        teacher_logits(net, X)
+
+
 def test_classes_must_agree_with_the_teachers_and_be_distinct(data):
     X, y = data
     lr = LogisticRegression().fit(X, y)
@@ -187,7 +203,13 @@ def test_one_vs_one_decision_function_is_refused(data):
 
     X, y = data
     ovo = SVC(decision_function_shape="ovo").fit(X, y)
-    for teacher in (ovo, make_pipeline(StandardScaler(), ovo), FrozenEstimator(ovo)):
+    from sklearn.model_selection import GridSearchCV
+    from sklearn.semi_supervised import SelfTrainingClassifier
+
+    search = GridSearchCV(SVC(decision_function_shape="ovo"), {"C": [0.1, 1.0]}, cv=2)
+    self_training = SelfTrainingClassifier(SVC(decision_function_shape="ovo"))
+    for teacher in (ovo, make_pipeline(StandardScaler(), ovo), FrozenEstimator(ovo),
+                    search.fit(X, y), self_training.fit(X, y)):
         with pytest.raises(ValueError, match="one column per pair of classes"):
             teacher_logits(teacher, X)
     # one-vs-rest columns are per class

@@ -17,7 +17,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from sklearn_bdistil._modes import eval_mode
+from sklearn_bdistil._modes import eval_mode, seeded
 
 __all__ = ["StudentNet", "StudentFactory", "build_student"]
 
@@ -158,8 +158,7 @@ def build_student(factory, n_features_in, n_classes, seed):
         ``(batch, n_classes)``.
     """
     check_factory(factory)
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         module = factory(n_features_in, n_classes)
     if not isinstance(module, nn.Module):
         raise TypeError(
