@@ -8,13 +8,17 @@ torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tests marked ``gpu`` skip where CUDA is not available."""
-    if torch.cuda.is_available():
-        return
-    skip = pytest.mark.skip(reason="needs CUDA; run `python -m pytest -m gpu` on a GPU machine")
+    """Tests marked ``gpu`` skip where CUDA is not available; tests marked
+    ``docs`` (minutes of documentation blocks) run only with ``-m docs``."""
+    skip_gpu = pytest.mark.skip(
+        reason="needs CUDA; run `python -m pytest -m gpu` on a GPU machine")
+    skip_docs = pytest.mark.skip(reason="documentation blocks: run `python -m pytest -m docs`")
+    asked_for_docs = "docs" in (config.getoption("markexpr") or "")
     for item in items:
-        if "gpu" in item.keywords:
-            item.add_marker(skip)
+        if "gpu" in item.keywords and not torch.cuda.is_available():
+            item.add_marker(skip_gpu)
+        if "docs" in item.keywords and not asked_for_docs:
+            item.add_marker(skip_docs)
 
 #: Tiny training settings that keep each fit well under a second.
 FAST = dict(n_estimators=3, max_epochs=3, batch_size=64, random_state=0)
