@@ -52,6 +52,27 @@ def test_onnx_round_trip_matches_staged_decision_function(fitted, tmp_path, n_st
         np.testing.assert_allclose(out, expected[:, :len(batch)], atol=1e-4)
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
+def test_an_opset_the_exporter_cannot_write_is_an_error_and_leaves_no_file(fitted, tmp_path):
+    """torch writes opset 18 and converts down; a failed conversion returned normally."""
+    pytest.importorskip("onnxruntime")
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    clf, _ = fitted
+    path = tmp_path / "old.onnx"
+    with pytest.raises(ValueError, match="wrote opset 18, not opset_version=13"):
+        to_onnx(clf, path, opset_version=13)
+    assert not path.exists()
+    X, y = make_classification(n_samples=100, n_features=6, n_classes=2, random_state=0)
+    gru = BDistilClassifier(LogisticRegression().fit(X, y), [MLPStudent((4,))],
+                            connection="gru", **FAST).fit(X)
+    with pytest.raises(ValueError, match="invalid opset-17 file"):
+        to_onnx(gru, path, opset_version=17)
+    assert not path.exists()
+    assert to_onnx(gru, path, opset_version=18).exists()
+
+
 def test_export_needs_a_fitted_ensemble_with_stages(fitted):
     from sklearn.exceptions import NotFittedError
     from sklearn.linear_model import LogisticRegression

@@ -140,7 +140,10 @@ def to_onnx(estimator, path, n_stages=None, opset_version=None):
     path : str or os.PathLike
     n_stages : int, default=None
     opset_version : int, default=None
-        ONNX opset; ``None`` lets torch choose.
+        ONNX opset; ``None`` lets torch choose (18 with torch 2.13). Torch
+        builds opset 18 and converts it to an older one; where that
+        conversion fails (``"gru"`` and ``"lstm"`` connections below 18) or
+        yields another opset, a ``ValueError`` says so and no file is left.
 
     Returns
     -------
@@ -173,4 +176,37 @@ def to_onnx(estimator, path, n_stages=None, opset_version=None):
         verbose=False,
     )
     program.save(str(path))
+    _check_written(path, opset_version)
     return path
+
+
+def _check_written(path, opset_version):
+    """Refuse (and remove) a file of another opset than asked, or not valid ONNX.
+
+    torch's exporter converts its opset-18 graph to an older opset where
+    asked; the conversion can leave an opset-18 file or an invalid one (e.g.
+    ``Split`` with opset 18's ``num_outputs``) while ``export`` returns
+    normally.
+    """
+    import os
+
+    import onnx
+
+    model = onnx.load(str(path))
+    written = next((o.version for o in model.opset_import if o.domain in ("", "ai.onnx")),
+                   None)
+    problem = None
+    if opset_version is not None and written != opset_version:
+        problem = f"torch's exporter wrote opset {written}, not opset_version={opset_version}"
+    else:
+        try:
+            onnx.checker.check_model(model, full_check=True)
+        except onnx.checker.ValidationError as exc:
+            first = str(exc).strip().splitlines()[0]
+            problem = f"torch's exporter wrote an invalid opset-{written} file ({first})"
+    if problem is not None:
+        os.remove(path)
+        raise ValueError(
+            f"{problem}. The file was removed. Use opset_version=None (opset 18) or "
+            "later: every student and connection exports there."
+        )
