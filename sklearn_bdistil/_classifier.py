@@ -13,7 +13,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from sklearn_bdistil import _teacher
 from sklearn_bdistil._augment import AUGMENTATIONS, augment_rows
-from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord, fingerprint
+from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord, describe, fingerprint
 from sklearn_bdistil._cost import stage_flops, stage_latency, stage_params, teacher_flops
 from sklearn_bdistil._find_wl import build_stage, find_wl
 from sklearn_bdistil._game import (
@@ -452,11 +452,17 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         except Exception:
             if records:  # an error, e.g. in stage_callback: keep the stages, then raise
                 self._set_fitted_stages(records, initial, X.shape[1], latency)
-                self._rng, self._split_seed, self._fitted_from = rng, split_seed, self.teacher
+                self._remember_fit(rng, split_seed)
             raise
         self._set_fitted_stages(records, initial, X.shape[1], latency)
-        self._rng, self._split_seed, self._fitted_from = rng, split_seed, self.teacher
+        self._remember_fit(rng, split_seed)
         return self
+
+    def _remember_fit(self, rng, split_seed):
+        """What a warm start continues from: the random state, the held-out split's
+        seed, and the teacher and connection the stages were fitted with."""
+        self._rng, self._split_seed, self._fitted_from = rng, split_seed, self.teacher
+        self._fitted_connection = describe(self.connection)
 
     def _teacher_logits(self, X, y, teacher_logits, fitted_teacher=None):
         """Fit the teacher if needed; set ``teacher_`` and ``classes_``; return ``G``."""
@@ -515,7 +521,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         # the same teacher object, unless the user has set another one
         teacher = self.teacher_ if self.teacher is self._fitted_from else None
         return {"records": records, "n_features": self.n_features_in_, "teacher": teacher,
-                "classes": self.classes_, "rng": self._rng, "split_seed": self._split_seed}
+                "classes": self.classes_, "rng": self._rng, "split_seed": self._split_seed,
+                "connection": getattr(self, "_fitted_connection", None)}
 
     def _checkpoint_problem(self, X, G, students):
         """What the stages in ``checkpoint_dir`` depend on (see ``CheckpointDir.problem``)."""
@@ -536,6 +543,14 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                     f"{previous['n_features']} features and classes "
                     f"{previous['classes'].tolist()}; X or the teacher has changed. "
                     "Set warm_start=False to start over."
+                )
+            connection = describe(self.connection)
+            if previous["connection"] is not None and previous["connection"] != connection:
+                raise ValueError(
+                    "warm_start=True continues the previous fit, whose stages were fitted "
+                    f"with connection={previous['connection']}, but connection is now "
+                    f"{connection}: the kept stages would not be run as they were "
+                    "trained. Keep the connection, or set warm_start=False to start over."
                 )
             used = max((r.student_index for r in previous["records"]), default=-1)
             if used >= len(students):

@@ -74,6 +74,16 @@ def test_warm_start_checks_what_it_continues(data):
         clf.set_params(teacher=LogisticRegression().fit(X[:, :6], _xy(X)[1])).fit(X[:, :6])
 
 
+def test_warm_start_refuses_another_connection(data):
+    """A kept GRU stage run without its state would give logits predict never does."""
+    X, _ = data
+    clf = _fit(X, n_estimators=2, warm_start=True, connection="gru")
+    with pytest.raises(ValueError, match="connection='gru', but connection is now 'none'"):
+        clf.set_params(n_estimators=3, connection="none").fit(X)
+    clf.set_params(connection="gru").fit(X)
+    assert clf.n_estimators_ == 3
+
+
 # ----------------------------------------------------------------- checkpoints
 
 
