@@ -417,9 +417,10 @@ def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
         n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
         raise ValueError(f"y must have one label per row of X: X has {n_rows} rows, "
                          f"y has {len(y)} labels.") from None
-    staged = np.stack(list(estimator._staged_logits(X)))  # (n_stages, n_rows, n_classes)
-    if len(staged) == 0:
+    staged = list(estimator._staged_logits(X))
+    if not staged:
         raise ValueError("The ensemble has no stage to exit from.")
+    staged = np.stack(staged)  # (n_stages, n_rows, n_classes)
     conf = np.stack([_confidence(F, confidence) for F in staged])
     if thresholds is None:
         thresholds = np.unique(np.quantile(conf, np.linspace(0, 1, 21)))

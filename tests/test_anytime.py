@@ -170,3 +170,17 @@ def test_early_exit_curve_checks_thresholds(data, fitted, thresholds, error):
     X, y = data
     with pytest.raises(error, match="thresholds must be"):
         early_exit_curve(fitted, X, y, thresholds=thresholds)
+
+
+def test_early_exit_on_an_ensemble_without_stages_says_so(data, teacher):
+    from sklearn_bdistil import EarlyStoppingWarning
+
+    X, _ = data
+    empty = BDistilClassifier(teacher, [MLPStudent((4,))], **{**FAST, "eta": 0.1, "gamma": 0.5})
+    with pytest.warns(EarlyStoppingWarning, match="out of reach"):
+        empty.fit(X)
+    assert empty.n_estimators_ == 0
+    with pytest.raises(ValueError, match="no stage to exit from"):
+        early_exit_curve(empty, X, data[1], [0.5])
+    with pytest.raises(ValueError, match="no stage to exit from"):
+        empty.predict_early_exit(X)

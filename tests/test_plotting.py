@@ -97,3 +97,20 @@ def test_dataframe_reaches_the_teacher_and_unfitted_teacher_is_named(data):
 def test_teacher_cost_must_be_positive(bad):
     with pytest.raises(ValueError, match="teacher_cost must be positive"):
         CostCurveDisplay([1, 2], [0.5, 0.6], teacher_cost=bad)
+
+
+def test_displays_on_one_ax_share_a_unit_and_keep_their_labels():
+    import matplotlib.pyplot as plt
+
+    relative = CostCurveDisplay([10, 20], [0.8, 0.9], agreement=[0.9, 0.95],
+                                teacher_cost=100, teacher_accuracy=0.92, name="a").plot()
+    ax = relative.ax_
+    with pytest.raises(ValueError, match="both units on one ax"):
+        CostCurveDisplay([10, 20], [0.7, 0.8], name="flops").plot(ax=ax)
+    # a second display without agreement keeps the y label; the teacher line is drawn once
+    CostCurveDisplay([15, 30], [0.75, 0.85], teacher_cost=100, teacher_accuracy=0.92,
+                     name="b").plot(ax=ax)
+    assert ax.get_ylabel() == "accuracy / agreement"
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert labels.count("teacher accuracy") == 1 and "b" in labels
+    plt.close("all")

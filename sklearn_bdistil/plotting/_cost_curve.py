@@ -4,6 +4,9 @@ import numpy as np
 
 __all__ = ["CostCurveDisplay"]
 
+_RELATIVE_LABEL = "cumulative cost (fraction of the teacher's FLOPs)"
+_FLOPS_LABEL = "cumulative cost (FLOPs per row)"
+
 
 def _pyplot():
     try:
@@ -21,7 +24,9 @@ class CostCurveDisplay:
     Build it with :meth:`from_estimator` (a fitted
     :class:`~sklearn_bdistil.BDistilClassifier`) or :meth:`from_staged` (any
     method's per-stage costs and accuracies, e.g. a baseline), then call
-    :meth:`plot`. Several displays drawn on one ``ax`` overlay their curves.
+    :meth:`plot`. Several displays drawn on one ``ax`` overlay their curves
+    (all with a ``teacher_cost``, or all without: a ``ValueError`` refuses
+    mixing the two x units; the teacher's accuracy line is drawn once).
 
     Parameters
     ----------
@@ -148,6 +153,12 @@ class CostCurveDisplay:
         plt = _pyplot()
         if ax is None:
             _, ax = plt.subplots()
+        xlabel = (_RELATIVE_LABEL if self.teacher_cost is not None else _FLOPS_LABEL)
+        if {ax.get_xlabel(), xlabel} == {_RELATIVE_LABEL, _FLOPS_LABEL}:
+            raise ValueError(
+                f"This ax already shows {ax.get_xlabel()!r}, and this display's x axis is "
+                f"{xlabel!r}: curves in both units on one ax would be misread. Give every "
+                "display a teacher_cost (relative=True), or none (relative=False).")
         x = self.cost if self.teacher_cost is None else self.cost / self.teacher_cost
         label = kwargs.pop("label", None) or name or self.name or "accuracy"
         (self.line_,) = ax.plot(x, self.accuracy, marker=marker, label=label, **kwargs)
@@ -159,12 +170,15 @@ class CostCurveDisplay:
                 x, self.agreement, marker=marker, linestyle="--",
                 color=self.line_.get_color(), label=f"{label} (agreement with teacher)",
                 **shared)
-        if self.teacher_accuracy is not None:
+        drawn = any(line.get_label() == "teacher accuracy"
+                    and list(line.get_ydata()) == [self.teacher_accuracy] * 2
+                    for line in ax.get_lines())
+        if self.teacher_accuracy is not None and not drawn:  # once per ax
             ax.axhline(self.teacher_accuracy, color="gray", linestyle=":",
                        label="teacher accuracy")
-        ax.set_xlabel("cumulative cost (fraction of the teacher's FLOPs)"
-                      if self.teacher_cost is not None else "cumulative cost (FLOPs per row)")
-        ax.set_ylabel("accuracy" if self.agreement is None else "accuracy / agreement")
+        ax.set_xlabel(xlabel)
+        if ax.get_ylabel() != "accuracy / agreement":  # another display drew agreement
+            ax.set_ylabel("accuracy" if self.agreement is None else "accuracy / agreement")
         ax.legend(loc="lower right")
         self.ax_, self.figure_ = ax, ax.figure
         return self
