@@ -85,8 +85,13 @@ for k, F in enumerate(stage_logits, start=1):
 # fits the budget (``n_stages=`` above), or ship one file per prefix and move
 # to a longer one only for the rows that are not confident yet. Here the
 # two-stage file answers every row, and the full file runs only on the rows
-# whose top class probability is below 0.9 after two stages, as
-# :meth:`~sklearn_bdistil.BDistilClassifier.predict_early_exit` would decide.
+# whose top class probability is below 0.9 after two stages. This is a coarser
+# rule than :meth:`~sklearn_bdistil.BDistilClassifier.predict_early_exit`,
+# which tests the confidence after every stage: with two files a row exits
+# only after stage 2 or after the last, and a row sent on pays for stages 1-2
+# twice (the full file runs them again), so its cost is
+# ``cumulative_costs_[1] + cumulative_costs_[-1]``. One file per stage, or a
+# runtime that feeds the hidden state on, avoids the repeat.
 short = onnxruntime.InferenceSession(str(prefix))
 (F2,) = short.run(None, {"input": X_test32})
 F = F2[-1]
