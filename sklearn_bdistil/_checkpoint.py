@@ -15,7 +15,7 @@ import hashlib
 import json
 import os
 import types
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +38,9 @@ class StageRecord:
     train_loss: float
     valid_loss: float
     flops: float
+    #: ``RandomState.get_state()`` of the fit's random state right after this
+    #: stage, from which a resume at this stage continues (``None``: unknown)
+    rng_state: tuple = field(default=None, repr=False, compare=False)
 
 
 def _container(module, connection):
@@ -156,15 +159,24 @@ class CheckpointDir:
     def has_stage(self, k):
         return all(p.exists() for p in self._stage_paths(k))
 
-    def write_stage(self, k, record, rng):
-        """Write stage ``k`` (0-based) and the random state after it."""
+    def remove_stages_from(self, k):
+        """Delete the files of stages ``k, k+1, ...`` (a later fit's, to be redone)."""
+        while any(p.exists() for p in self._stage_paths(k)):
+            for p in self._stage_paths(k):
+                p.unlink(missing_ok=True)
+            k += 1
+
+    def write_stage(self, k, record):
+        """Write stage ``k`` (0-based) and the random state after it (``record.rng_state``)."""
+        if record.rng_state is None:
+            raise ValueError(f"Stage {k} has no random state to resume from.")
         pt, js = self._stage_paths(k)
         state = {name: t.detach().cpu()
                  for name, t in _container(record.module, record.connection).state_dict().items()}
         _atomic_write(pt, lambda p: torch.save(state, p))
-        info = {key: value for key, value in asdict(record).items()
-                if key not in ("module", "connection")}
-        name, keys, pos, has_gauss, cached = rng.get_state()
+        info = {key: getattr(record, key) for key in
+                ("weight", "edge", "student_index", "train_loss", "valid_loss", "flops")}
+        name, keys, pos, has_gauss, cached = record.rng_state
         info["rng_state"] = [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
         _atomic_write(js, lambda p: p.write_text(json.dumps(info)))
 
@@ -214,6 +226,7 @@ class CheckpointDir:
             ))
             name, keys, pos, has_gauss, cached = info["rng_state"]
             rng_state = (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)
+            records[-1].rng_state = rng_state
         return records, rng_state
 
     def check_compatible(self, meta, problem):

@@ -397,10 +397,16 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         if self.checkpoint_dir is not None and (self.accelerator is None
                                                 or self.accelerator.is_main_process):
             checkpoint = CheckpointDir(self.checkpoint_dir)
+            meta = checkpoint.read_meta() if previous is not None else None
+            if meta is not None:  # a warm start into a directory: only of this same fit
+                checkpoint.check_compatible(meta, problem)
             checkpoint.write_meta(problem, split_seed)
-            for k, record in enumerate(records):  # e.g. a warm start into a new directory
-                if not checkpoint.has_stage(k):
-                    checkpoint.write_stage(k, record, rng)
+            for k, record in enumerate(records):
+                # a warm start's stages are this fit's (the directory may be new)
+                if previous is not None or not checkpoint.has_stage(k):
+                    checkpoint.write_stage(k, record)
+            if previous is not None:  # stages after them are redone by this fit
+                checkpoint.remove_stages_from(len(records))
 
         rejected, attempt, latency = 0, 0, {}
         try:
@@ -421,9 +427,10 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                                     "to finite values; verbose=1 says why each was not kept)")
                     continue
                 rejected = 0
+                record.rng_state = rng.get_state()
                 records.append(record)
                 if checkpoint is not None:
-                    checkpoint.write_stage(len(records) - 1, record, rng)
+                    checkpoint.write_stage(len(records) - 1, record)
                 info = {"stage": len(records), "student": students[record.student_index],
                         "edge": record.edge, "weight": record.weight,
                         "train_loss": record.train_loss, "valid_loss": record.valid_loss,
@@ -434,6 +441,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 if self.stage_callback is not None:
                     # the callback sees the model as it stands, e.g. to score the prefix
                     self._set_fitted_stages(records, initial, X.shape[1], latency)
+                    self._remember_fit(rng, split_seed)  # e.g. saved, then warm-started
                     if self.stage_callback(self, info):
                         raise _Interrupt(
                             f"stage_callback asked to stop after stage {len(records)}")
@@ -486,7 +494,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         if not _teacher.is_fitted(self.teacher_):
             raise ValueError(
                 f"augmentation={self.augmentation!r} needs a fitted teacher to label the "
-                "new rows, but teacher_logits were given with an unfitted teacher. Pass "
+                "new rows, but teacher_logits were given with an unfitted teacher (or "
+                "teacher=None). Pass "
                 "a fitted teacher (e.g. in sklearn.frozen.FrozenEstimator) or set "
                 "augmentation=None."
             )
@@ -510,13 +519,14 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 f"n_estimators={self.n_estimators} must be at least the "
                 f"{self.n_estimators_} stages already fitted when warm_start=True."
             )
+        rng_states = getattr(self, "_stage_rng_states", [None] * self.n_estimators_)
         records = [
             StageRecord(module=m, connection=k, weight=a, edge=e, student_index=int(i),
-                        train_loss=lt, valid_loss=lv, flops=c)
-            for m, k, a, e, i, lt, lv, c in zip(
+                        train_loss=lt, valid_loss=lv, flops=c, rng_state=r)
+            for m, k, a, e, i, lt, lv, c, r in zip(
                 self.estimators_, self.connections_, self.estimator_weights_, self.edges_,
                 self.student_indices_, self.train_loss_[1:], self.validation_loss_[1:],
-                self.stage_costs_, strict=True)
+                self.stage_costs_, rng_states, strict=True)
         ]
         # the same teacher object, unless the user has set another one
         teacher = self.teacher_ if self.teacher is self._fitted_from else None
@@ -541,7 +551,8 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 raise ValueError(
                     "warm_start=True continues the previous fit, which had "
                     f"{previous['n_features']} features and classes "
-                    f"{previous['classes'].tolist()}; X or the teacher has changed. "
+                    f"{previous['classes'].tolist()}; X or the teacher has changed (a "
+                    "teacher without classes_ needs the same y, or classes=, each time). "
                     "Set warm_start=False to start over."
                 )
             connection = describe(self.connection)
@@ -585,6 +596,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         """
         self.__dict__.pop("_device_stages", None)  # a refit's modules may reuse old ids
         self.estimators_ = [r.module for r in records]
+        self._stage_rng_states = [r.rng_state for r in records]
         self.connections_ = [r.connection for r in records]
         self.n_estimators_ = len(records)
         self.estimator_weights_ = np.asarray([r.weight for r in records], dtype=np.float64)

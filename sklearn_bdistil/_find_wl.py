@@ -55,8 +55,12 @@ class TensorBatchIterator:
         Data-parallel training (skorch's Accelerate integration under
         ``accelerate launch``): every process draws the same order and takes
         every ``num_processes``-th row of each batch, so the processes step
-        together through shards of the same global batches. A last batch
-        with fewer rows than processes is dropped.
+        together through shards of the same global batches.
+
+    When training (``shuffle``), a last batch of a single row per process
+    after full batches is dropped (its rows come in other epochs' batches):
+    batch normalisation cannot train on one row. A last batch with fewer
+    rows than processes is always dropped.
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None, epoch_rows=None,
@@ -74,7 +78,13 @@ class TensorBatchIterator:
 
     def __len__(self):
         full, rest = divmod(self.epoch_rows, self.batch_size)
-        return full + (rest >= self.num_processes)
+        return full + (rest >= self._smallest_batch())
+
+    def _smallest_batch(self):
+        """Rows the last batch of a training epoch needs to be kept."""
+        if not self.shuffle or self.epoch_rows <= self.batch_size:
+            return self.num_processes
+        return max(self.num_processes, min(2 * self.num_processes, self.batch_size))
 
     def _next_order(self):
         """Indices of the next epoch's rows, continuing the running permutation."""
@@ -96,7 +106,7 @@ class TensorBatchIterator:
         if self.shuffle or self.num_processes > 1:
             order = (self._next_order() if self.shuffle else torch.arange(n)).to(self.X.device)
             # a single process takes each whole batch (the slice [0::1])
-            for start in range(0, len(order) - self.num_processes + 1, self.batch_size):
+            for start in range(0, len(order) - self._smallest_batch() + 1, self.batch_size):
                 idx = order[start:start + self.batch_size][self.process_index::self.num_processes]
                 yield self.X[idx], self.y[idx]
         else:

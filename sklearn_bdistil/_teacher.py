@@ -67,8 +67,21 @@ def _final_step(teacher):
     return teacher
 
 
+def _check_scores(teacher):
+    """Refuse a teacher that gives no scores to distil (``None`` included)."""
+    if not (hasattr(teacher, "predict_proba") or hasattr(teacher, "decision_function")):
+        raise TypeError(
+            "The teacher must be a torch.nn.Module returning logits or a "
+            "classifier with predict_proba or decision_function; "
+            f"{type(teacher).__name__} has neither."
+        )
+
+
 def is_fitted(teacher):
-    """Whether ``teacher`` can predict as it is."""
+    """Whether ``teacher`` can predict as it is (``None``, the teacher of
+    precomputed ``teacher_logits``, cannot)."""
+    if teacher is None:
+        return False
     if isinstance(teacher, torch.nn.Module):
         return True
     if _is_skorch(teacher):
@@ -95,12 +108,7 @@ def fit_teacher(teacher, X, y):
     """
     if isinstance(teacher, torch.nn.Module):
         return teacher
-    if not (hasattr(teacher, "predict_proba") or hasattr(teacher, "decision_function")):
-        raise TypeError(
-            "The teacher must be a torch.nn.Module returning logits or a "
-            "classifier with predict_proba or decision_function; "
-            f"{type(teacher).__name__} has neither."
-        )
+    _check_scores(teacher)
     if is_fitted(teacher):
         return teacher
     if y is None:
@@ -271,6 +279,7 @@ def teacher_logits(teacher, X, batch_size=8192):
             d = out.reshape(-1, 1)
             out = np.hstack([-d / 2, d / 2])
     else:
+        _check_scores(teacher)
         out = _in_batches(lambda rows: _estimator_logits(teacher, rows), X, batch_size)
     if out.ndim != 2:
         raise ValueError(

@@ -129,6 +129,9 @@ def test_augmentation_with_precomputed_logits_needs_a_fitted_teacher(data):
                                  augmentation="mixup", **FAST)
     with pytest.raises(ValueError, match="fitted teacher"):
         unfitted.fit(X, teacher_logits=G)
+    without = BDistilClassifier(None, [MLPStudent((4,))], augmentation="jitter", **FAST)
+    with pytest.raises(ValueError, match="fitted teacher"):
+        without.fit(X, teacher_logits=G)
 
 
 def test_augmented_fit_is_reproducible_and_warm_starts(data, teacher):
@@ -141,3 +144,30 @@ def test_augmented_fit_is_reproducible_and_warm_starts(data, teacher):
     a.set_params(warm_start=True, n_estimators=a.n_estimators_ + 1).fit(X)
     stages = list(a.staged_decision_function(X))
     np.testing.assert_allclose(stages[b.n_estimators_ - 1], before, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("n, batch, processes", [(9, 4, 1), (10, 4, 1), (8, 4, 1), (3, 4, 1),
+                                                 (5, 1, 1), (11, 4, 2), (13, 4, 2), (4, 4, 2)])
+def test_a_one_row_last_batch_is_not_trained_on(n, batch, processes):
+    """Batch normalisation cannot train on one row; its length matches what it yields."""
+    X = torch.arange(n, dtype=torch.float32)[:, None]
+    it = TensorBatchIterator(Dataset(X, torch.zeros(n)), batch_size=batch, shuffle=True,
+                             seed=0, num_processes=processes)
+    sizes = [len(xb) for xb, _ in it]
+    assert len(sizes) == len(it)
+    assert min(sizes) >= (1 if batch == 1 or n <= batch else 2)
+
+
+def test_a_batch_norm_student_trains_when_one_row_is_left_over(data, teacher):
+    from torch import nn
+
+    X, _ = data
+
+    def batch_norm_student(n_in, n_out):
+        return nn.Sequential(nn.Linear(n_in, 8), nn.BatchNorm1d(8), nn.ReLU(),
+                             nn.Linear(8, n_out))
+
+    # 240 rows, 24 held out: 216 = 5 * 43 + 1 training rows, so one row is left over
+    clf = BDistilClassifier(teacher, [batch_norm_student],
+                            **{**FAST, "batch_size": 43, "validation_fraction": 0.1}).fit(X)
+    assert clf.n_estimators_ >= 1

@@ -225,6 +225,22 @@ def test_an_error_in_the_callback_keeps_the_completed_stages(data):
     assert clf.n_estimators_ == 5
 
 
+_SAVED = {}
+
+
+def _save_prefix(estimator, info):  # module level: the estimator pickles with it
+    _SAVED[info["stage"]] = pickle.dumps(estimator)
+
+
+def test_a_prefix_saved_by_the_callback_can_be_continued(data):
+    X, _ = data
+    full = _fit(X, n_estimators=3, stage_callback=_save_prefix)
+    prefix = pickle.loads(_SAVED[1])
+    assert prefix.n_estimators_ == 1
+    prefix.set_params(stage_callback=None, warm_start=True).fit(X)
+    _assert_same_stages(prefix, full, 3)
+
+
 # -------------------------------------------------------------- reproducibility
 
 
@@ -417,6 +433,29 @@ def test_warm_start_into_a_new_checkpoint_directory_writes_every_stage(data, tmp
         "stage_0000.pt", "stage_0001.pt", "stage_0002.pt"]
     resumed = _fit(X, n_estimators=3, checkpoint_dir=tmp_path)
     _assert_same_stages(resumed, clf, 3)
+    # each stage carries the random state after it, not the warm start's: a resume
+    # from stage 1 alone (e.g. after deleting damaged later files) repeats the fit
+    for k in (1, 2):
+        for suffix in (".pt", ".json"):
+            (tmp_path / f"stage_{k:04d}{suffix}").unlink()
+    resumed = _fit(X, n_estimators=3, checkpoint_dir=tmp_path)
+    _assert_same_stages(resumed, clf, 3)
+
+
+def test_warm_start_into_a_directory_of_another_fit_is_refused(data, tmp_path):
+    X, _ = data
+    _fit(X, n_estimators=3, checkpoint_dir=tmp_path, random_state=1)
+    clf = _fit(X, n_estimators=2, warm_start=True, random_state=0)
+    with pytest.raises(ValueError, match="holds a fit with other training settings"):
+        clf.set_params(n_estimators=3, checkpoint_dir=tmp_path).fit(X)
+    # its own directory: continued, and stages past the warm start are redone
+    own = tmp_path / "own"
+    clf = _fit(X, n_estimators=4, checkpoint_dir=own, random_state=0)
+    back = _fit(X, n_estimators=2, warm_start=True, random_state=0)
+    back.set_params(n_estimators=3, checkpoint_dir=own).fit(X)
+    assert sorted(p.name for p in own.glob("stage_*.pt")) == [
+        "stage_0000.pt", "stage_0001.pt", "stage_0002.pt"]
+    _assert_same_stages(back, clf, 3)
 
 
 def test_corrupt_checkpoint_files_are_clear_errors(data, tmp_path):
