@@ -65,7 +65,10 @@ class TensorBatchIterator:
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=None, epoch_rows=None,
                  process_index=0, num_processes=1):
-        self.X, self.y = dataset.X, dataset.y
+        # a tuple X (rows and a connected stage's cached state) is joined batch by batch,
+        # never as a whole: no copy of the transfer set per round
+        self._parts = tuple(dataset.X) if isinstance(dataset.X, (tuple, list)) else (dataset.X,)
+        self.X, self.y = self._parts[0], dataset.y
         self.batch_size = len(self.X) if batch_size == -1 else int(batch_size)
         self.shuffle = shuffle
         self.process_index, self.num_processes = int(process_index), int(num_processes)
@@ -101,6 +104,11 @@ class TensorBatchIterator:
             need -= take
         return torch.cat(parts)
 
+    def _rows(self, index):
+        if len(self._parts) == 1:
+            return self.X[index]
+        return torch.cat([part[index] for part in self._parts], dim=1)
+
     def __iter__(self):
         n = len(self.X)
         if self.shuffle or self.num_processes > 1:
@@ -108,11 +116,11 @@ class TensorBatchIterator:
             # a single process takes each whole batch (the slice [0::1])
             for start in range(0, len(order) - self._smallest_batch() + 1, self.batch_size):
                 idx = order[start:start + self.batch_size][self.process_index::self.num_processes]
-                yield self.X[idx], self.y[idx]
+                yield self._rows(idx), self.y[idx]
         else:
             for start in range(0, n, self.batch_size):
-                yield (self.X[start:start + self.batch_size],
-                       self.y[start:start + self.batch_size])
+                rows = slice(start, start + self.batch_size)
+                yield self._rows(rows), self.y[rows]
 
 
 class FindWLNet(NeuralNet):

@@ -67,10 +67,11 @@ class Transfer:
         return "held-out" if self.has_valid else "training"
 
     def inputs(self):
-        """What FIND_WL trains on: ``X``, or ``[X | S]`` for a connected stage."""
+        """What FIND_WL trains on: ``X``, or ``(X, S)`` for a connected stage, whose
+        batches are ``[X | S]`` rows (joined per batch, not copied as a whole)."""
         if self.S is None:
             return self.X
-        return torch.cat([self.X, self.S], dim=1)
+        return (self.X, self.S)
 
     def outputs(self, student, connection, batch_size, valid=False):
         """``(logits, state)`` of a candidate stage on the training or held-out rows."""
