@@ -139,6 +139,6 @@ def module_latency(module, n_features_in, batch_size, repeats=None, device="cpu"
             start = time.perf_counter()
             module(x)
             if x.device.type == "cuda":
-                torch.cuda.synchronize()
+                torch.cuda.synchronize(x.device)
             times.append(time.perf_counter() - start)
     return statistics.median(times[3:]) / batch_size

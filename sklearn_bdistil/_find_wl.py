@@ -242,9 +242,31 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         verbose=0,
         **kwargs,
     )
-    with seeded(seed, device):
-        net.fit(X, targets)
+    held = _accelerator_lists(accelerator)
+    try:
+        with seeded(seed, device):
+            net.fit(X, targets)
+    finally:
+        _release(accelerator, held)
     return net
+
+
+_ACCELERATOR_LISTS = ("_models", "_optimizers", "_schedulers", "_dataloaders")
+
+
+def _accelerator_lists(accelerator):
+    """Lengths of the lists in which ``accelerator.prepare`` keeps what it wrapped."""
+    if accelerator is None:
+        return {}
+    return {name: len(items) for name in _ACCELERATOR_LISTS
+            if isinstance(items := getattr(accelerator, name, None), list)}
+
+
+def _release(accelerator, held):
+    """Drop what this round's ``prepare`` added: otherwise the accelerator keeps every
+    round's student and optimizer state (device memory, and the pickled estimator)."""
+    for name, n in held.items():
+        del getattr(accelerator, name)[n:]
 
 
 def build_stage(factory, n_features, n_classes, connection, previous, seed):

@@ -44,6 +44,10 @@ def resolve_device(device, *, fallback):
         warnings.warn(f"device={str(device)!r} is not available here; predicting on the CPU.",
                       UserWarning, stacklevel=4)
         device = torch.device("cpu")
+    if device.type == "cuda" and device.index is None:
+        # "cuda" means the current device: name it, so that the copies of the stages
+        # cached for it are not reused after torch.cuda.set_device moves elsewhere
+        device = torch.device("cuda", torch.cuda.current_device())
     return device
 
 

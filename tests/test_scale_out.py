@@ -26,6 +26,9 @@ def test_single_process_accelerator_matches_plain_fit(data, teacher):
     accelerated.fit(X)
     np.testing.assert_array_equal(plain.decision_function(X), accelerated.decision_function(X))
     assert all(type(m).__name__ == "StudentNet" for m in accelerated.estimators_)  # unwrapped
+    # the accelerator does not keep every round's student and optimizer
+    accelerator = accelerated.accelerator
+    assert accelerator._models == [] and accelerator._optimizers == []
 
 
 def test_accelerator_must_look_like_one(data, teacher):
