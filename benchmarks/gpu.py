@@ -69,14 +69,14 @@ def warm_up(kind, device, batch_size, rows=20_000):
     skorch_epochs(_fresh(kind, device), X, y, batch_size, 1e-2, device, 2, False)
 
 
-def time_find_wl(kind, rows, batch_size, device, epochs):
-    X, y = problem(rows, STUDENTS[kind][1], N_CLASSES, device)
+def time_find_wl(kind, X, y, batch_size, device, epochs):
+    """FIND_WL and the plain loop on the same resident problem ``(X, y)``."""
+    rows = X.shape[0]
     # one warm-up epoch each (allocator, cuDNN autotuning, thread pools), dropped
     plain = plain_epochs(_fresh(kind, device), X, y, batch_size, epochs + 1)[1:]
     find_wl = skorch_epochs(_fresh(kind, device), X, y, batch_size, 1e-2, device,
                             epochs + 1, False)[1:]
     p, f = statistics.median(plain), statistics.median(find_wl)
-    del X, y
     return {"student": kind, "rows": rows, "batch_size": batch_size, "device": str(device),
             "plain_s_per_epoch": p, "find_wl_s_per_epoch": f,
             "plain_rows_per_s": rows / p, "find_wl_rows_per_s": rows / f,
@@ -172,16 +172,27 @@ def main(argv=None):
         result["wall_seconds"] = time.perf_counter() - start
         (out / "gpu.json").write_text(json.dumps(result, indent=2))
 
+    # per student: the FIND_WL sweep, then its prediction; the compile runs (slow to
+    # compile) last, so a run cut short by a time limit has every target's numbers
     for device in devices:
         for kind in args.students:
             warm_up(kind, device, min(args.batch_sizes))
             for rows in args.rows:
+                X, y = problem(rows, STUDENTS[kind][1], N_CLASSES, device)  # once per size
                 for batch_size in args.batch_sizes:
-                    r = time_find_wl(kind, rows, batch_size, device, args.epochs)
+                    r = time_find_wl(kind, X, y, batch_size, device, args.epochs)
                     record("find_wl", r)
                     print(f"FIND_WL {kind} {rows} rows batch {batch_size} {device}: "
                           f"{r['find_wl_rows_per_s']:,.0f} rows/s "
                           f"({r['find_wl_vs_plain']:.2f}x plain)", flush=True)
+                del X, y
+            r = time_prediction(kind, fitted_ensemble(kind), max(args.rows), device,
+                                args.repeats)
+            record("prediction", r)
+            print(f"predict {kind} {r['rows']} rows {device}: all {r['n_stages']} stages "
+                  f"{r['staged_seconds']:.3f} s, last stage {r['last_stage_seconds']:.3f} s",
+                  flush=True)
+        for kind in args.students:
             for mode in args.compile:
                 r = time_compiled(kind, max(args.rows), min(args.batch_sizes), device,
                                   args.epochs, mode)
@@ -189,13 +200,6 @@ def main(argv=None):
                 print(f"plain loop {kind} {r['rows']} rows batch {r['batch_size']} {device} "
                       f"compiled ({mode}): {r['compiled_vs_eager']:.2f}x eager, "
                       f"compiling {r['compile_s']:.0f} s", flush=True)
-        for kind in args.students:
-            r = time_prediction(kind, fitted_ensemble(kind), max(args.rows), device,
-                                args.repeats)
-            record("prediction", r)
-            print(f"predict {kind} {r['rows']} rows {device}: all {r['n_stages']} stages "
-                  f"{r['staged_seconds']:.3f} s, last stage {r['last_stage_seconds']:.3f} s",
-                  flush=True)
     wall = result["wall_seconds"]
 
     print(f"\ntorch {torch.__version__}; card: {card or 'none'}; "

@@ -7,7 +7,7 @@
 #
 #   here:   bash benchmarks/gpu_wheels.sh        # skorch + scikit-learn wheels into .whl/
 #   device: run(command="bash benchmarks/gpu_check.sh", carry=[".whl"], timeout_s=590)
-#           -> $OUT/pytest_gpu.txt, $OUT/cuda/gpu.json, $OUT/cpu/gpu.json, $OUT/log.txt
+#           -> $OUT/pytest_gpu.txt, $OUT/cuda/gpu.json, $OUT/cpu/gpu.json, $OUT/cpu_cnn/gpu.json, $OUT/log.txt
 #   anywhere with CUDA and the package installed: OUT=/some/dir bash benchmarks/gpu_check.sh
 #   a smoke run of the plumbing: BENCH_ARGS="--rows 20000 --epochs 1" bash benchmarks/gpu_check.sh
 set -uo pipefail
@@ -33,7 +33,12 @@ tests=${PIPESTATUS[0]}
 timeout 240 python3 -m benchmarks.gpu --devices cuda --compile default reduce-overhead \
     --out "$OUT/cuda" ${BENCH_ARGS:-}
 cuda=$?
-timeout 170 python3 -m benchmarks.gpu --devices cpu --out "$OUT/cpu" ${BENCH_ARGS:-}
+# the CPU baseline: the MLP at both sizes, the CNN (about 50x slower per row) at 100k
+timeout 100 python3 -m benchmarks.gpu --devices cpu --students mlp --out "$OUT/cpu" \
+    ${BENCH_ARGS:-}
 cpu=$?
+timeout 70 python3 -m benchmarks.gpu --devices cpu --students cnn --rows 100000 \
+    --out "$OUT/cpu_cnn" ${BENCH_ARGS:-}
+cpu=$(( cpu || $? ))
 echo "exit codes: tests $tests, cuda benchmark $cuda, cpu benchmark $cpu (124: time limit)"
 exit $(( tests || cuda || cpu ))
