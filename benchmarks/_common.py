@@ -214,11 +214,15 @@ def quiet_fit(clf, *args, **kwargs):
 
 
 def distil_single(teacher, factory, X, G, seed, params):
-    """One student distilled on its own (plain KD: no barrier, one stage, full step).
+    """One student distilled on its own (plain KD: no barrier, one stage).
 
     Uses BDistilClassifier with ``n_estimators=1``, ``barrier_strength=0``,
     ``gamma=-1`` (always accepted) and ``learning_rate=1``; everything else
-    (epochs, batch size, optimiser, held-out fraction) as in ``params``.
+    (epochs, batch size, optimiser, held-out fraction) as in ``params``. Its
+    logits are the student's scaled by the line-search step of that single
+    stage (``estimator_weights_[0]``, not 1), and the fit pays the round's
+    bookkeeping (weights, edge, line search, held-out loss) like a B-DISTIL
+    round.
     """
     single = dict(params, n_estimators=1, barrier_strength=0.0, gamma=-1.0, learning_rate=1.0,
                   random_state=seed)

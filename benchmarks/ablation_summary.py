@@ -37,10 +37,12 @@ def fmt(values):
 
 
 def table(folder):
-    files = sorted(Path(folder).glob("*_ablation.json"))
+    # docs/results/<dataset>_ablation.json, or a --no-docs run's <dataset>/ablation.json
+    files = {f.name[:-len("_ablation.json")]: f for f in Path(folder).glob("*_ablation.json")}
+    files.update((f.parent.name, f) for f in Path(folder).glob("*/ablation.json"))
     if not files:
-        raise SystemExit(f"no *_ablation.json under {folder}")
-    results = {f.name[:-len("_ablation.json")]: json.loads(f.read_text()) for f in files}
+        raise SystemExit(f"no *_ablation.json or */ablation.json under {folder}")
+    results = {name: json.loads(f.read_text()) for name, f in sorted(files.items())}
     names = list(results)
     auc = {n: deltas(r, "auc") for n, r in results.items()}
     acc = {n: deltas(r, "final_accuracy") for n, r in results.items()}

@@ -79,6 +79,10 @@ def run_seed(name, seed, quick, gbnn="own", overrides=None, log=print):
     students = C.students_for(split)
     clf = BDistilClassifier(teacher, students, random_state=seed,
                             **bdistil_params(quick, overrides))
+    # untimed: the process's first torch training pays one-off start-up (thread pools,
+    # allocator) that would otherwise land on whichever arm is timed first
+    C.distil_single(teacher, students[0], split.X_train[:512], G[:512], seed,
+                    dict(bdistil_params(quick, overrides), max_epochs=1))
     with timer("B-DISTIL"):
         C.quiet_fit(clf, split.X_train, teacher_logits=G)
     params = training_params(clf)

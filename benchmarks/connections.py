@@ -8,8 +8,9 @@ with ``connection`` in none / dense / residual / gru / lstm, with the same
 student ladder, seed and settings. Reports per stage accuracy and cumulative
 cost (the connection's FLOPs included), and the mean anytime accuracy over
 the budget range every method covers (area under the step curve / width).
-Writes ``benchmarks/results/connections.json``, ``docs/connections_table.md``
-and ``docs/images/connections_<dataset>.png``; prints the table last.
+Writes ``connections.json`` under ``--out`` (default ``benchmarks/results``)
+and, unless ``--no-docs``, ``docs/connections_table.md`` and
+``docs/images/connections_<dataset>.png``; prints the table last.
 """
 
 import argparse
@@ -107,6 +108,9 @@ def main():
     parser.add_argument("--seeds", nargs="+", type=int, default=[0])
     parser.add_argument("--stages", type=int, default=8)
     parser.add_argument("--max-epochs", type=int, default=20)
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"))
+    parser.add_argument("--no-docs", action="store_true",
+                        help="do not write the table and figures under docs/")
     args = parser.parse_args()
     torch.set_num_threads(max(1, torch.get_num_threads()))
     results = []
@@ -114,12 +118,14 @@ def main():
         for seed in args.seeds:
             r = summarise(run(dataset, seed, args.stages, args.max_epochs))
             results.append(r)
-            plot(r, ROOT / "docs" / "images" / f"connections_{dataset}.png")
-    out = ROOT / "benchmarks" / "results"
+            if not args.no_docs:
+                plot(r, ROOT / "docs" / "images" / f"connections_{dataset}.png")
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "connections.json").write_text(json.dumps(results, indent=2))
     text = table(results)
-    (ROOT / "docs" / "connections_table.md").write_text(text + "\n")
+    if not args.no_docs:
+        (ROOT / "docs" / "connections_table.md").write_text(text + "\n")
     for r in results:
         print(f"{r['dataset']} seed {r['seed']}: teacher {r['teacher_accuracy']:.4f}; "
               f"budget range {r['budget_range'][0]:,.0f}-{r['budget_range'][1]:,.0f} FLOPs")

@@ -67,8 +67,9 @@ def targets_table(results):
         d = t["auc_diff_vs_noresched"]
         auc = (f"{'met' if t['auc_geq_noresched_on_mean'] else 'MISSED'} "
                f"({100 * d[0]:+.2f} ± {100 * d[1]:.2f} pt)")
+        gap = t["final_gap_to_teacher"]  # teacher minus B-DISTIL: negative is above
         final = (f"{'met' if t['final_within_1pt_at_25pct'] else 'MISSED'} "
-                 f"({100 * t['final_gap_to_teacher']:.2f} pt below at "
+                 f"({100 * abs(gap):.2f} pt {'below' if gap >= 0 else 'above'} at "
                  f"{100 * t['final_fraction']:.1f}%)")
         lines.append(f"| {name} | {resched} | {auc} | {final} |")
     return "\n".join(lines)
