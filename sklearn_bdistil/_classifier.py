@@ -29,6 +29,7 @@ from sklearn_bdistil._step import line_search
 from sklearn_bdistil._transfer import Transfer
 from sklearn_bdistil._validation import (
     check_classes,
+    check_groups,
     check_students,
     check_teacher_logits,
     fit_teacher_needs_y,
@@ -346,7 +347,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ fit
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None, teacher_logits=None):
+    def fit(self, X, y=None, teacher_logits=None, groups=None):
         """Distil the teacher into a staged ensemble of students.
 
         Parameters
@@ -362,6 +363,13 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
             Precomputed teacher logits for ``X`` (columns in the order of the
             teacher's classes). Sliced per fold by ``GridSearchCV``, so a
             search never re-runs the teacher.
+        groups : array-like of shape (n_samples,), default=None
+            Group labels of the rows, e.g. the subject or recording of each
+            sensor window. The held-out part that decides whether a stage is
+            kept is then made of whole groups (``validation_fraction`` of the
+            groups), so overlapping windows of one recording never sit on
+            both sides of it. A warm start or a resumed checkpoint needs the
+            same groups.
 
         Returns
         -------
@@ -372,6 +380,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         # a teacher pipeline that selects columns by name; the students get floats
         frame = X if _teacher.is_dataframe(X) else None
         X, y = validate_fit_data(self, X, y, teacher_logits)
+        groups = check_groups(groups, X.shape[0])
         students = check_students(self.students, DEFAULT_STUDENTS)
         device = (self.accelerator.device if self.accelerator is not None
                   else resolve_device(self.device, fallback=False))
@@ -379,14 +388,14 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         G = self._teacher_logits(X if frame is None else frame, y, teacher_logits,
                                  previous["teacher"] if previous else None)
         problem = (None if self.checkpoint_dir is None
-                   else self._checkpoint_problem(X, G, students))
+                   else self._checkpoint_problem(X, G, students, groups))
         records, rng, split_seed = self._resume(previous, X.shape[1], students, problem)
         # the rungs above the one the next round builds: a bad one must not wait for an
         # escalation, hours into the fit
         level = records[-1].student_index if records else 0
         probe_students(students[level + 1:], X.shape[1], len(self.classes_), self.connection)
 
-        train, valid = split_rows(X.shape[0], self.validation_fraction, split_seed)
+        train, valid = split_rows(X.shape[0], self.validation_fraction, split_seed, groups)
         t = Transfer.on_device(X, G, train, valid, device, self.connection != "none",
                                extra=self._augment(X, G.shape[1], train, split_seed, frame))
         initial = (self._kd(t.F, t.G), self._kd(t.Fv, t.Gv))
@@ -534,14 +543,14 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 "classes": self.classes_, "rng": self._rng, "split_seed": self._split_seed,
                 "connection": getattr(self, "_fitted_connection", None)}
 
-    def _checkpoint_problem(self, X, G, students):
+    def _checkpoint_problem(self, X, G, students, groups=None):
         """What the stages in ``checkpoint_dir`` depend on (see ``CheckpointDir.problem``)."""
         settings = {name: getattr(self, name) for name in CHECKPOINT_SETTINGS}
         settings["random_state"] = (int(self.random_state)
                                     if isinstance(self.random_state, Integral) else None)
+        data = (X.astype(np.float32, copy=False), G) + (() if groups is None else (groups,))
         return CheckpointDir.problem(X.shape[1], self.classes_, students, self.connection,
-                                     fingerprint(X.astype(np.float32, copy=False), G),
-                                     settings)
+                                     fingerprint(*data), settings)
 
     def _resume(self, previous, n_features, students, problem):
         """Stages to start from (warm start, then checkpoint), the RNG and the split seed."""

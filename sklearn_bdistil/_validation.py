@@ -9,7 +9,8 @@ from sklearn_bdistil import _teacher
 from sklearn_bdistil._find_wl import build_stage
 from sklearn_bdistil.students._base import check_factory
 
-__all__ = ["check_classes", "check_float32_range", "check_students", "check_teacher_logits",
+__all__ = ["check_classes", "check_float32_range", "check_groups", "check_students",
+           "check_teacher_logits",
            "fit_teacher_needs_y", "probe_students", "split_rows", "validate_fit_data"]
 
 
@@ -109,8 +110,38 @@ def check_classes(teacher, n_outputs, y, classes=None):
     return classes
 
 
-def split_rows(n_samples, validation_fraction, seed):
-    """Training and held-out row indices, a function of ``seed`` and ``n_samples``."""
+def check_groups(groups, n_samples):
+    """``groups`` as integer codes of shape ``(n_samples,)`` (``None`` stays ``None``)."""
+    if groups is None:
+        return None
+    groups = np.asarray(groups)
+    if groups.ndim != 1 or groups.shape[0] != n_samples:
+        raise ValueError(
+            f"groups must have one label per row of X: X has {n_samples} rows, groups has "
+            f"shape {groups.shape}.")
+    try:
+        return np.unique(groups, return_inverse=True)[1].astype(np.int64).reshape(-1)
+    except TypeError as exc:  # e.g. None mixed with strings
+        raise TypeError(f"groups must be sortable labels (numbers or strings): {exc}") from exc
+
+
+def split_rows(n_samples, validation_fraction, seed, groups=None):
+    """Training and held-out row indices, a function of ``seed``, ``n_samples`` and ``groups``.
+
+    With ``groups`` (integer codes, see :func:`check_groups`) the held-out part
+    is made of whole groups, ``validation_fraction`` of them (at least one),
+    so that e.g. overlapping windows of one recording never sit on both sides.
+    """
+    if groups is not None and validation_fraction is not None:
+        codes = np.unique(groups)
+        if len(codes) < 2:
+            raise ValueError(
+                "groups holds a single group, but the held-out part must be made of whole "
+                "groups: pass at least 2 groups, or validation_fraction=None.")
+        n_valid = min(max(1, int(round(validation_fraction * len(codes)))), len(codes) - 1)
+        held = np.random.RandomState(seed).permutation(codes)[:n_valid]
+        valid = np.isin(groups, held)
+        return np.flatnonzero(~valid), np.flatnonzero(valid)
     order = np.random.RandomState(seed).permutation(n_samples)
     n_valid = 0
     if validation_fraction is not None:

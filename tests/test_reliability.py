@@ -464,3 +464,15 @@ def test_corrupt_checkpoint_files_are_clear_errors(data, tmp_path):
     (tmp_path / "stage_0000.json").write_text("{not json")
     with pytest.raises(ValueError, match="is unreadable"):
         _fit(X, n_estimators=2, checkpoint_dir=tmp_path)
+
+
+def test_checkpoint_of_other_groups_is_refused(data, tmp_path):
+    X, _ = data
+    teacher = LogisticRegression(max_iter=500).fit(*_xy(X))
+    params = {**FAST, "gamma": -1.0, "n_estimators": 2, "checkpoint_dir": tmp_path}
+    groups = np.repeat(np.arange(8), len(X) // 8)
+    BDistilClassifier(teacher, STUDENTS, **params).fit(X, groups=groups)
+    with pytest.raises(ValueError, match="holds a fit on other data"):
+        BDistilClassifier(teacher, STUDENTS, **params).fit(X, groups=groups[::-1])
+    resumed = BDistilClassifier(teacher, STUDENTS, **params).fit(X, groups=groups)
+    assert resumed.n_estimators_ == 2

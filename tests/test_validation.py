@@ -197,3 +197,53 @@ def test_warm_start_with_a_shorter_ladder_is_refused(data, teacher):
     clf.student_indices_[-1] = 1  # as if the last stage had escalated to `big`
     with pytest.raises(ValueError, match="use entry 1 of students, but students now has 1"):
         clf.set_params(students=[small], n_estimators=5).fit(X)
+
+
+def test_held_out_rows_are_whole_groups():
+    from sklearn_bdistil._validation import check_groups, split_rows
+
+    groups = check_groups(np.repeat(["s1", "s2", "s3", "s4", "s5"], 20), 100)
+    train, valid = split_rows(100, 0.4, seed=3, groups=groups)
+    assert len(np.unique(groups[valid])) == 2
+    assert not set(groups[train]) & set(groups[valid])
+    assert sorted(np.concatenate([train, valid]).tolist()) == list(range(100))
+    # the same seed and groups: the same split; at least one group, never all
+    np.testing.assert_array_equal(split_rows(100, 0.4, 3, groups)[1], valid)
+    assert len(np.unique(groups[split_rows(100, 0.01, 0, groups)[1]])) == 1
+    assert len(np.unique(groups[split_rows(100, 0.99, 0, groups)[0]])) == 1
+    with pytest.raises(ValueError, match="single group"):
+        split_rows(100, 0.1, 0, np.zeros(100, dtype=int))
+    assert split_rows(100, None, 0, np.zeros(100, dtype=int))[1].size == 0
+    with pytest.raises(ValueError, match="one label per row"):
+        check_groups(np.zeros(99), 100)
+
+
+def test_fit_with_groups_holds_out_whole_groups(data, teacher, monkeypatch):
+    from sklearn_bdistil import BDistilClassifier, MLPStudent, _classifier
+
+    X, _ = data
+    groups = np.repeat(np.arange(12), 20)
+    seen = []
+    split = _classifier.split_rows
+
+    def recording(*args):
+        seen.append(split(*args))
+        return seen[-1]
+
+    monkeypatch.setattr(_classifier, "split_rows", recording)
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], n_estimators=2, max_epochs=2,
+                            gamma=-1.0, validation_fraction=0.25, random_state=0)
+    clf.fit(X, groups=groups)
+    train, valid = seen[-1]
+    assert len(np.unique(groups[valid])) == 3
+    assert not set(groups[train]) & set(groups[valid])
+    # metadata routing: a search can pass the groups on to fit
+    import sklearn
+    from sklearn.model_selection import GroupKFold, cross_validate
+
+    with sklearn.config_context(enable_metadata_routing=True):
+        routed = BDistilClassifier(teacher, [MLPStudent((4,))], n_estimators=1, max_epochs=1,
+                                   gamma=-1.0, random_state=0).set_fit_request(groups=True)
+        y = teacher.predict(X)
+        scores = cross_validate(routed, X, y, cv=GroupKFold(3), params={"groups": groups})
+    assert len(scores["test_score"]) == 3
