@@ -8,14 +8,13 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 
 from sklearn_bdistil import _teacher
 from sklearn_bdistil._augment import AUGMENTATIONS, augment_rows
-from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord, describe, fingerprint
+from sklearn_bdistil._checkpoint import StageRecord
 from sklearn_bdistil._cost import stage_flops, stage_latency, stage_params, teacher_flops
-from sklearn_bdistil._find_wl import build_stage, find_wl
+from sklearn_bdistil._find_wl import find_wl
 from sklearn_bdistil._game import (
     centred_residual,
     edge,
@@ -25,6 +24,7 @@ from sklearn_bdistil._game import (
 )
 from sklearn_bdistil._loss import distillation_loss, pack_targets
 from sklearn_bdistil._predict import StagedPredictorMixin, resolve_device
+from sklearn_bdistil._resume import ResumableFitMixin
 from sklearn_bdistil._step import line_search
 from sklearn_bdistil._transfer import Transfer
 from sklearn_bdistil._validation import (
@@ -52,13 +52,6 @@ LATENCY_BATCH_SIZES = (1, 1024)
 DEFAULT_STUDENTS = (MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,)))
 
 
-#: Parameters the stages in a ``checkpoint_dir`` depend on, besides the data, the
-#: students, the connection and ``random_state``: resuming with others is refused.
-CHECKPOINT_SETTINGS = ("eta", "gamma", "barrier_strength", "barrier_delta", "temperature",
-                       "augmentation", "augmentation_copies", "learning_rate", "max_epochs",
-                       "batch_size", "lr", "optimizer", "validation_fraction")
-
-
 class _Stop(Exception):
     """Raised inside a round to end the fit early, with the reason as message."""
 
@@ -67,7 +60,8 @@ class _Interrupt(Exception):
     """The user's ``stage_callback`` asked the fit to stop."""
 
 
-class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
+class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin,
+                        BaseEstimator):
     """Progressive ensemble distillation (B-DISTIL) of a fitted classifier.
 
     Decomposes a teacher into an ordered ensemble of small torch students
@@ -402,20 +396,7 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         for record in records:
             t.replay(record.module, record.connection, record.weight, self.predict_batch_size)
             t.level = record.student_index
-        checkpoint = None
-        if self.checkpoint_dir is not None and (self.accelerator is None
-                                                or self.accelerator.is_main_process):
-            checkpoint = CheckpointDir(self.checkpoint_dir)
-            meta = checkpoint.read_meta() if previous is not None else None
-            if meta is not None:  # a warm start into a directory: only of this same fit
-                checkpoint.check_compatible(meta, problem)
-            checkpoint.write_meta(problem, split_seed)
-            for k, record in enumerate(records):
-                # a warm start's stages are this fit's (the directory may be new)
-                if previous is not None or not checkpoint.has_stage(k):
-                    checkpoint.write_stage(k, record)
-            if previous is not None:  # stages after them are redone by this fit
-                checkpoint.remove_stages_from(len(records))
+        checkpoint = self._open_checkpoint(previous, records, problem, split_seed)
 
         rejected, attempt, latency = 0, 0, {}
         try:
@@ -475,12 +456,6 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
         self._remember_fit(rng, split_seed)
         return self
 
-    def _remember_fit(self, rng, split_seed):
-        """What a warm start continues from: the random state, the held-out split's
-        seed, and the teacher and connection the stages were fitted with."""
-        self._rng, self._split_seed, self._fitted_from = rng, split_seed, self.teacher
-        self._fitted_connection = describe(self.connection)
-
     def _teacher_logits(self, X, y, teacher_logits, fitted_teacher=None):
         """Fit the teacher if needed; set ``teacher_`` and ``classes_``; return ``G``."""
         if teacher_logits is None:
@@ -518,84 +493,6 @@ class BDistilClassifier(StagedPredictorMixin, ClassifierMixin, BaseEstimator):
                 f"but teacher_logits has {n_classes}."
             )
         return X_new, G_new
-
-    def _previous_stages(self):
-        """The fitted stages to continue from with ``warm_start``, before ``fit`` resets."""
-        if not self.warm_start or not hasattr(self, "estimators_"):
-            return None
-        if self.n_estimators < self.n_estimators_:
-            raise ValueError(
-                f"n_estimators={self.n_estimators} must be at least the "
-                f"{self.n_estimators_} stages already fitted when warm_start=True."
-            )
-        rng_states = getattr(self, "_stage_rng_states", [None] * self.n_estimators_)
-        records = [
-            StageRecord(module=m, connection=k, weight=a, edge=e, student_index=int(i),
-                        train_loss=lt, valid_loss=lv, flops=c, rng_state=r)
-            for m, k, a, e, i, lt, lv, c, r in zip(
-                self.estimators_, self.connections_, self.estimator_weights_, self.edges_,
-                self.student_indices_, self.train_loss_[1:], self.validation_loss_[1:],
-                self.stage_costs_, rng_states, strict=True)
-        ]
-        # the same teacher object, unless the user has set another one
-        teacher = self.teacher_ if self.teacher is self._fitted_from else None
-        return {"records": records, "n_features": self.n_features_in_, "teacher": teacher,
-                "classes": self.classes_, "rng": self._rng, "split_seed": self._split_seed,
-                "connection": getattr(self, "_fitted_connection", None)}
-
-    def _checkpoint_problem(self, X, G, students, groups=None):
-        """What the stages in ``checkpoint_dir`` depend on (see ``CheckpointDir.problem``)."""
-        settings = {name: getattr(self, name) for name in CHECKPOINT_SETTINGS}
-        settings["random_state"] = (int(self.random_state)
-                                    if isinstance(self.random_state, Integral) else None)
-        data = (X.astype(np.float32, copy=False), G) + (() if groups is None else (groups,))
-        return CheckpointDir.problem(X.shape[1], self.classes_, students, self.connection,
-                                     fingerprint(*data), settings)
-
-    def _resume(self, previous, n_features, students, problem):
-        """Stages to start from (warm start, then checkpoint), the RNG and the split seed."""
-        if previous is not None:
-            if previous["n_features"] != n_features or not np.array_equal(
-                    previous["classes"], self.classes_):
-                raise ValueError(
-                    "warm_start=True continues the previous fit, which had "
-                    f"{previous['n_features']} features and classes "
-                    f"{previous['classes'].tolist()}; X or the teacher has changed (a "
-                    "teacher without classes_ needs the same y, or classes=, each time). "
-                    "Set warm_start=False to start over."
-                )
-            connection = describe(self.connection)
-            if previous["connection"] is not None and previous["connection"] != connection:
-                raise ValueError(
-                    "warm_start=True continues the previous fit, whose stages were fitted "
-                    f"with connection={previous['connection']}, but connection is now "
-                    f"{connection}: the kept stages would not be run as they were "
-                    "trained. Keep the connection, or set warm_start=False to start over."
-                )
-            used = max((r.student_index for r in previous["records"]), default=-1)
-            if used >= len(students):
-                raise ValueError(
-                    f"warm_start=True continues the previous fit, whose stages use entry "
-                    f"{used} of students, but students now has {len(students)} entries. "
-                    "Keep the ladder (more entries may be appended), or set "
-                    "warm_start=False to start over."
-                )
-            return previous["records"], previous["rng"], previous["split_seed"]
-        if self.checkpoint_dir is not None:
-            checkpoint = CheckpointDir(self.checkpoint_dir)
-            meta = checkpoint.read_meta()
-            if meta is not None:
-                checkpoint.check_compatible(meta, problem)
-                records, rng_state = checkpoint.read_stages(
-                    lambda i, previous: build_stage(students[i], n_features, len(self.classes_),
-                                                    self.connection, previous, 0),
-                    limit=self.n_estimators)
-                if records:
-                    rng = np.random.RandomState()
-                    rng.set_state(rng_state)
-                    return records, rng, meta["split_seed"]
-        rng = check_random_state(self.random_state)
-        return [], rng, int(rng.randint(np.iinfo(np.int32).max))
 
     def _set_fitted_stages(self, records, initial, n_features, latency=None):
         """Set the fitted attributes from the kept stages.
