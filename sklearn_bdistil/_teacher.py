@@ -119,6 +119,15 @@ def fit_teacher(teacher, X, y):
         )
     fitted = clone(teacher)
     if _is_skorch(fitted):
+        from skorch import NeuralNetBinaryClassifier
+
+        if isinstance(fitted, NeuralNetBinaryClassifier) and not np.isin(
+                np.unique(y), [0, 1]).all():
+            raise ValueError(
+                f"skorch's NeuralNetBinaryClassifier trains on 0/1 targets and reports "
+                f"classes [0, 1], but y holds {np.unique(y)[:5].tolist()}. Encode y as "
+                "0/1 (e.g. with sklearn.preprocessing.LabelEncoder), or use a "
+                "NeuralNetClassifier with two outputs, which keeps the labels.")
         if fitted.get_params().get("classes", False) is None:
             # a NeuralNetClassifier's loss needs targets 0..L-1: train on the codes
             # and let the net report the labels themselves as classes_

@@ -299,6 +299,31 @@ def test_single_logit_torch_teacher_is_binary(data):
                                rtol=1e-5, atol=1e-6)
 
 
+def test_unfitted_binary_skorch_teacher_with_string_labels_is_a_clear_error(data):
+    from skorch import NeuralNetBinaryClassifier
+
+    from sklearn_bdistil import BDistilClassifier, MLPStudent
+
+    X, y = data
+    binary = (y > 0).astype(int)
+
+    class _OneLogit(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = nn.Linear(X.shape[1], 1)
+
+        def forward(self, x):
+            return self.linear(x).squeeze(-1)
+
+    net = NeuralNetBinaryClassifier(_OneLogit, max_epochs=2, train_split=None, verbose=0)
+    clf = BDistilClassifier(net, [MLPStudent((4,))], n_estimators=1, max_epochs=1,
+                            gamma=-1.0, random_state=0)
+    with pytest.raises(ValueError, match="NeuralNetBinaryClassifier trains on 0/1 targets"):
+        clf.fit(X, np.array(["neg", "pos"])[binary])
+    clf.fit(X, binary.astype(np.float32))
+    np.testing.assert_array_equal(clf.classes_, [0, 1])
+
+
 def test_unfitted_skorch_teacher_with_string_labels(data):
     from sklearn_bdistil import BDistilClassifier, MLPStudent
 
