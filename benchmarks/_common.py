@@ -49,6 +49,7 @@ class Split:
     description: str
     n_channels: int = 0  # > 0 for sensor windows (channel-major rows)
     extra: dict = field(default_factory=dict)
+    groups_train: np.ndarray = None  # the subject of each training row (watch)
 
 
 def _standardize_channels(X, n_channels, train):
@@ -123,7 +124,8 @@ def load_split(name, seed, quick=False, n_train=None):
                      data.target[test_idx], len(data.target_names),
                      f"seglearn watch, 6 channels x 100 samples, split by subject "
                      f"(test subjects {test_subjects})", n_channels=data.n_channels,
-                     extra={"test_subjects": test_subjects})
+                     extra={"test_subjects": test_subjects},
+                     groups_train=data.groups[train_idx])
     raise ValueError(f"unknown data set {name!r}; choose from {DATASETS}.")
 
 

@@ -19,6 +19,7 @@ Prints a table last.
 import argparse
 import json
 import shutil
+import sys
 import time
 from pathlib import Path
 
@@ -59,7 +60,7 @@ def prefix_means(logits):
     return out
 
 
-def run_seed(name, seed, quick, gbnn="own", overrides=None, log=print):
+def run_seed(name, seed, quick, gbnn="own", overrides=None, log=print, groups=False):
     """Every method on one split; returns a JSON-able dict."""
     torch.manual_seed(seed)
     timer = C.Timer()
@@ -83,8 +84,10 @@ def run_seed(name, seed, quick, gbnn="own", overrides=None, log=print):
     # allocator) that would otherwise land on whichever arm is timed first
     C.distil_single(teacher, students[0], split.X_train[:512], G[:512], seed,
                     dict(bdistil_params(quick, overrides), max_epochs=1))
+    # --groups: B-DISTIL's held-out acceptance part is whole training subjects
+    by_group = {"groups": split.groups_train} if groups else {}
     with timer("B-DISTIL"):
-        C.quiet_fit(clf, split.X_train, teacher_logits=G)
+        C.quiet_fit(clf, split.X_train, teacher_logits=G, **by_group)
     params = training_params(clf)
     stage_factories = [students[i] for i in clf.student_indices_]
     costs = np.asarray(clf.cumulative_costs_, dtype=float)
@@ -351,7 +354,12 @@ def main(argv=None):
     parser.add_argument("--out", default=None, help="default benchmarks/results/<dataset>")
     parser.add_argument("--no-docs", action="store_true",
                         help="do not copy the results to docs/results/")
+    parser.add_argument("--groups", action="store_true",
+                        help="B-DISTIL holds out whole training subjects to accept stages "
+                             "(fit(groups=...); watch only)")
     args = parser.parse_args(argv)
+    if args.groups and args.dataset != "watch":
+        parser.error("--groups needs a data set with subjects: watch")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     seeds = args.seeds[:1] if args.quick and args.seeds == [0, 1, 2] else args.seeds
 
@@ -360,14 +368,17 @@ def main(argv=None):
         print(f"SKIPPED {args.dataset}: {missing}")
         return 0
     start = time.perf_counter()
-    runs = [run_seed(args.dataset, s, args.quick, gbnn=args.gbnn) for s in seeds]
+    runs = [run_seed(args.dataset, s, args.quick, gbnn=args.gbnn, groups=args.groups)
+            for s in seeds]
     wall = time.perf_counter() - start
     agg = aggregate(runs)
     out = Path(args.out) if args.out else (ROOT / "benchmarks" / "results" / args.dataset
                                            / ("quick" if args.quick else ""))
     out.mkdir(parents=True, exist_ok=True)
-    meta = {"command": "python -m benchmarks.compare " + " ".join(argv or []),
-            "quick": args.quick, "gbnn": args.gbnn, "wall_seconds": wall,
+    given = sys.argv[1:] if argv is None else argv
+    meta = {"command": "python -m benchmarks.compare " + " ".join(given),
+            "quick": args.quick, "gbnn": args.gbnn, "groups": args.groups,
+            "wall_seconds": wall,
             "torch": torch.__version__, "threads": torch.get_num_threads()}
     (out / "compare.json").write_text(json.dumps(
         {"meta": meta, "aggregate": agg, "runs": runs}, indent=1, default=str))
