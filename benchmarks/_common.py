@@ -215,6 +215,14 @@ def quiet_fit(clf, *args, **kwargs):
         return clf.fit(*args, **kwargs)
 
 
+def warm_up(teacher, factory, X, G, seed):
+    """An untimed one-stage, one-epoch fit on 512 rows: the process's first torch
+    training pays one-off start-up (thread pools, allocator) that would otherwise
+    land on whichever method is timed first."""
+    quiet_fit(BDistilClassifier(teacher, [factory], n_estimators=1, max_epochs=1,
+                                random_state=seed), X[:512], teacher_logits=G[:512])
+
+
 def distil_single(teacher, factory, X, G, seed, params):
     """One student distilled on its own (plain KD: no barrier, one stage).
 

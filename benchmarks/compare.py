@@ -80,10 +80,7 @@ def run_seed(name, seed, quick, gbnn="own", overrides=None, log=print, groups=Fa
     students = C.students_for(split)
     clf = BDistilClassifier(teacher, students, random_state=seed,
                             **bdistil_params(quick, overrides))
-    # untimed: the process's first torch training pays one-off start-up (thread pools,
-    # allocator) that would otherwise land on whichever arm is timed first
-    C.distil_single(teacher, students[0], split.X_train[:512], G[:512], seed,
-                    dict(bdistil_params(quick, overrides), max_epochs=1))
+    C.warm_up(teacher, students[0], split.X_train, G, seed)
     # --groups: B-DISTIL's held-out acceptance part is whole training subjects
     by_group = {"groups": split.groups_train} if groups else {}
     with timer("B-DISTIL"):

@@ -28,6 +28,7 @@ from benchmarks._common import (
     quiet_fit,
     students_for,
     teacher_outputs,
+    warm_up,
 )
 from sklearn_bdistil import BDistilClassifier
 from sklearn_bdistil.students import CONNECTIONS
@@ -41,11 +42,7 @@ def run(dataset, seed, stages, max_epochs):
     G, teacher_pred = teacher_outputs(teacher, split)
     teacher_acc = float((teacher_pred == split.y_test).mean())
     rows = {}
-    # untimed: the first torch training of the process pays one-off start-up, which
-    # would otherwise land on the first connection timed ("none")
-    quiet_fit(BDistilClassifier(teacher, students_for(split)[:1], n_estimators=1,
-                                max_epochs=1, random_state=seed),
-              split.X_train[:512], teacher_logits=G[:512])
+    warm_up(teacher, students_for(split)[0], split.X_train, G, seed)  # before "none"
     for connection in CONNECTIONS:
         start = time.perf_counter()
         clf = BDistilClassifier(teacher, students_for(split), n_estimators=stages,

@@ -393,12 +393,19 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         t = Transfer.on_device(X, G, train, valid, device, self.connection != "none",
                                extra=self._augment(X, G.shape[1], train, split_seed, frame))
         initial = (self._kd(t.F, t.G), self._kd(t.Fv, t.Gv))
+        self.teacher_cost_ = (float(self.teacher_cost) if self.teacher_cost is not None
+                              else teacher_flops(self.teacher_, X.shape[1]))
         for record in records:
             t.replay(record.module, record.connection, record.weight, self.predict_batch_size)
             t.level = record.student_index
         checkpoint = self._open_checkpoint(previous, records, problem, split_seed)
 
         rejected, attempt, latency = 0, 0, {}
+
+        def keep():  # the fitted attributes from the stages so far, and the warm-start state
+            self._set_fitted_stages(records, initial, X.shape[1], latency)
+            self._remember_fit(rng, split_seed)
+
         try:
             while len(records) < self.n_estimators:
                 attempt += 1
@@ -429,9 +436,9 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
                 if self.verbose:
                     self._print_stage(info)
                 if self.stage_callback is not None:
-                    # the callback sees the model as it stands, e.g. to score the prefix
-                    self._set_fitted_stages(records, initial, X.shape[1], latency)
-                    self._remember_fit(rng, split_seed)  # e.g. saved, then warm-started
+                    # the callback sees the model as it stands, e.g. to score the prefix,
+                    # or to save it and warm-start it later
+                    keep()
                     if self.stage_callback(self, info):
                         raise _Interrupt(
                             f"stage_callback asked to stop after stage {len(records)}")
@@ -449,11 +456,9 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
             )
         except Exception:
             if records:  # an error, e.g. in stage_callback: keep the stages, then raise
-                self._set_fitted_stages(records, initial, X.shape[1], latency)
-                self._remember_fit(rng, split_seed)
+                keep()
             raise
-        self._set_fitted_stages(records, initial, X.shape[1], latency)
-        self._remember_fit(rng, split_seed)
+        keep()
         return self
 
     def _teacher_logits(self, X, y, teacher_logits, fitted_teacher=None):
@@ -494,7 +499,7 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
             )
         return X_new, G_new
 
-    def _set_fitted_stages(self, records, initial, n_features, latency=None):
+    def _set_fitted_stages(self, records, initial, n_features, latency):
         """Set the fitted attributes from the kept stages.
 
         ``latency`` maps stage modules to their measured latencies, filled as
@@ -510,11 +515,11 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         self.student_indices_ = np.asarray([r.student_index for r in records], dtype=np.intp)
         self.train_loss_ = np.asarray([initial[0]] + [r.train_loss for r in records])
         self.validation_loss_ = np.asarray([initial[1]] + [r.valid_loss for r in records])
-        self._record_costs([r.flops for r in records], n_features,
-                           {} if latency is None else latency)
+        self._record_costs([r.flops for r in records], n_features, latency)
 
     def _record_costs(self, flops, n_features, latency):
-        """Per-stage FLOPs, parameters and measured CPU latency; the teacher's FLOPs."""
+        """Per-stage FLOPs, parameters and measured CPU latency (``fit`` sets the
+        teacher's FLOPs once)."""
         self.stage_costs_ = np.asarray(flops, dtype=np.float64)
         self.cumulative_costs_ = np.cumsum(self.stage_costs_)
         stages = list(zip(self.estimators_, self.connections_, strict=True))
@@ -526,8 +531,6 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
                 latency[m] = [stage_latency(m, c, n_features, w, b) for b in LATENCY_BATCH_SIZES]
         self.stage_latency_ = np.asarray([latency[m] for m, _ in stages],
                                          dtype=np.float64).reshape(-1, 2)
-        self.teacher_cost_ = (float(self.teacher_cost) if self.teacher_cost is not None
-                              else teacher_flops(self.teacher_, n_features))
 
     def _state_width(self, student, connection):
         """Width of the state a stage hands to the next one (``None``: unconnected)."""

@@ -13,7 +13,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from sklearn_bdistil._modes import eval_mode
+from sklearn_bdistil._modes import eval_mode, module_placement
 
 __all__ = ["module_flops", "module_latency", "module_params", "stage_flops", "stage_latency",
            "stage_params", "teacher_flops"]
@@ -22,10 +22,8 @@ __all__ = ["module_flops", "module_latency", "module_params", "stage_flops", "st
 @torch.no_grad()
 def module_flops(module, n_features_in):
     """FLOPs of one forward pass of ``module`` on one row of ``n_features_in`` floats."""
-    param = next(module.parameters(), None)
     # the probe row in the module's own device and floating dtype (e.g. a float64 teacher)
-    device = param.device if param is not None else "cpu"
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    device, dtype = module_placement(module)
     counter = FlopCounterMode(display=False)
     with eval_mode(module), counter:
         module(torch.zeros(1, n_features_in, device=device, dtype=dtype))

@@ -1,10 +1,20 @@
-"""Temporary torch state: modules in eval mode, and a seeded random state."""
+"""Torch state: modules in eval mode, a seeded random state, where a module's inputs go."""
 
 import contextlib
 
 import torch
 
-__all__ = ["eval_mode", "seeded"]
+__all__ = ["eval_mode", "module_placement", "seeded"]
+
+
+def module_placement(module):
+    """``(device, dtype)`` for inputs of ``module``: its first parameter's device
+    (CPU without parameters) and floating dtype (e.g. a float64 teacher; else
+    float32)."""
+    param = next(module.parameters(), None)
+    device = param.device if param is not None else torch.device("cpu")
+    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    return device, dtype
 
 
 @contextlib.contextmanager

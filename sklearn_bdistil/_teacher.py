@@ -22,7 +22,7 @@ from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted
 
-from sklearn_bdistil._modes import eval_mode
+from sklearn_bdistil._modes import eval_mode, module_placement
 
 __all__ = ["fit_teacher", "is_dataframe", "is_fitted", "like_frame", "teacher_classes",
            "teacher_logits", "PROBA_EPS"]
@@ -190,11 +190,6 @@ def like_frame(values, frame):
     return type(frame)(values, columns=frame.columns)
 
 
-def _module_device(module):
-    param = next(module.parameters(), None)
-    return param.device if param is not None else torch.device("cpu")
-
-
 def _in_batches(logits_of, X, batch_size):
     """``logits_of`` applied to ``X`` in batches, written into one float32 array.
 
@@ -214,9 +209,7 @@ def _in_batches(logits_of, X, batch_size):
 @torch.no_grad()
 def _torch_logits(module, X, batch_size):
     """Logits of a torch module teacher; inputs in the dtype of its parameters."""
-    param = next(module.parameters(), None)
-    device = _module_device(module)
-    dtype = param.dtype if param is not None and param.is_floating_point() else torch.float32
+    device, dtype = module_placement(module)
     name = type(module).__name__
 
     def logits_of(rows):

@@ -170,10 +170,10 @@ class CostCurveDisplay:
                 x, self.agreement, marker=marker, linestyle="--",
                 color=self.line_.get_color(), label=f"{label} (agreement with teacher)",
                 **shared)
-        drawn = any(line.get_label() == "teacher accuracy"
-                    and list(line.get_ydata()) == [self.teacher_accuracy] * 2
-                    for line in ax.get_lines())
-        if self.teacher_accuracy is not None and not drawn:  # once per ax
+        if self.teacher_accuracy is not None and not any(  # once per ax
+                line.get_label() == "teacher accuracy"
+                and list(line.get_ydata()) == [self.teacher_accuracy] * 2
+                for line in ax.get_lines()):
             ax.axhline(self.teacher_accuracy, color="gray", linestyle=":",
                        label="teacher accuracy")
         ax.set_xlabel(xlabel)
