@@ -26,6 +26,7 @@ from sklearn_bdistil._loss import distillation_loss, pack_targets
 from sklearn_bdistil._predict import StagedPredictorMixin, resolve_device
 from sklearn_bdistil._resume import ResumableFitMixin
 from sklearn_bdistil._step import line_search
+from sklearn_bdistil._target import label_codes, target_logits
 from sklearn_bdistil._transfer import Transfer
 from sklearn_bdistil._validation import (
     check_classes,
@@ -278,6 +279,7 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         "barrier_strength": [Interval(Real, 0, None, closed="left")],
         "barrier_delta": [Interval(Real, 0, 1, closed="neither")],
         "temperature": [Interval(Real, 0, None, closed="neither")],
+        "label_weight": [Interval(Real, 0, 1, closed="both")],
         "augmentation": [StrOptions(set(AUGMENTATIONS)), callable, None],
         "augmentation_copies": [Interval(Integral, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
@@ -302,7 +304,7 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
 
     def __init__(self, teacher, students=None, *, n_estimators=10, connection="none", eta=1.0,
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
-                 temperature=1.0, augmentation=None, augmentation_copies=2,
+                 temperature=1.0, label_weight=0.5, augmentation=None, augmentation_copies=2,
                  learning_rate=0.5, max_epochs=20,
                  batch_size=256, lr=0.01, optimizer=torch.optim.Adam,
                  validation_fraction=0.1, n_iter_no_change=3,
@@ -318,6 +320,7 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         self.barrier_strength = barrier_strength
         self.barrier_delta = barrier_delta
         self.temperature = temperature
+        self.label_weight = label_weight
         self.augmentation = augmentation
         self.augmentation_copies = augmentation_copies
         self.learning_rate = learning_rate
@@ -381,6 +384,9 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         # sets teacher_ and classes_; a warm start keeps the teacher it was fitted with
         G = self._teacher_logits(X if frame is None else frame, y, teacher_logits,
                                  previous["teacher"] if previous else None)
+        # what the rounds distil toward: the teacher, mixed with the labels where given
+        G = target_logits(G, None if y is None else label_codes(y, self.classes_),
+                          self.label_weight, self.temperature)
         problem = (None if self.checkpoint_dir is None
                    else self._checkpoint_problem(X, G, students, groups))
         records, rng, split_seed = self._resume(previous, X.shape[1], students, problem)

@@ -19,6 +19,7 @@ __all__ = ["CHECKPOINT_SETTINGS", "ResumableFitMixin"]
 #: Parameters the stages in a ``checkpoint_dir`` depend on, besides the data, the
 #: students, the connection and ``random_state``: resuming with others is refused.
 CHECKPOINT_SETTINGS = ("eta", "gamma", "barrier_strength", "barrier_delta", "temperature",
+                       "label_weight",
                        "augmentation", "augmentation_copies", "learning_rate", "max_epochs",
                        "batch_size", "lr", "optimizer", "validation_fraction")
 

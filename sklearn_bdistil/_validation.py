@@ -125,14 +125,26 @@ def check_groups(groups, n_samples):
         raise TypeError(f"groups must be sortable labels (numbers or strings): {exc}") from exc
 
 
+#: Contiguous blocks the rows are cut into when no ``groups`` are given: the
+#: held-out part is ``validation_fraction`` of them, so overlapping windows of
+#: one recording (neighbours in ``X``) fall on one side of it, but for a block's
+#: two ends.
+N_BLOCKS = 40
+
+
 def split_rows(n_samples, validation_fraction, seed, groups=None):
     """Training and held-out row indices, a function of ``seed``, ``n_samples`` and ``groups``.
 
     With ``groups`` (integer codes, see :func:`check_groups`) the held-out part
     is made of whole groups, ``validation_fraction`` of them (at least one),
     so that e.g. overlapping windows of one recording never sit on both sides.
+    Without, it is made of contiguous blocks of rows (``N_BLOCKS`` of equal
+    size, ``validation_fraction`` of them drawn at random): rows next to each
+    other in ``X``, such as overlapping sensor windows, rarely straddle it.
     """
-    if groups is not None and validation_fraction is not None:
+    if validation_fraction is None:
+        return np.arange(n_samples), np.arange(0)
+    if groups is not None:
         codes = np.unique(groups)
         if len(codes) < 2:
             raise ValueError(
@@ -142,10 +154,12 @@ def split_rows(n_samples, validation_fraction, seed, groups=None):
         held = np.random.RandomState(seed).permutation(codes)[:n_valid]
         valid = np.isin(groups, held)
         return np.flatnonzero(~valid), np.flatnonzero(valid)
-    order = np.random.RandomState(seed).permutation(n_samples)
-    n_valid = 0
-    if validation_fraction is not None:
-        n_valid = int(round(validation_fraction * n_samples))
-        if n_valid >= n_samples:
-            n_valid = 0
-    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+    if int(round(validation_fraction * n_samples)) in (0, n_samples):
+        return np.arange(n_samples), np.arange(0)  # too few rows to hold any out
+    blocks = np.array_split(np.arange(n_samples), min(N_BLOCKS, n_samples))
+    n_valid = min(max(1, int(round(validation_fraction * len(blocks)))), len(blocks) - 1)
+    held = np.random.RandomState(seed).permutation(len(blocks))[:n_valid]
+    valid = np.zeros(n_samples, dtype=bool)
+    for b in held:
+        valid[blocks[b]] = True
+    return np.flatnonzero(~valid), np.flatnonzero(valid)

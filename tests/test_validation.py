@@ -218,6 +218,21 @@ def test_held_out_rows_are_whole_groups():
         check_groups(np.zeros(99), 100)
 
 
+def test_without_groups_the_held_out_rows_are_contiguous_blocks():
+    from sklearn_bdistil._validation import N_BLOCKS, split_rows
+
+    train, valid = split_rows(2000, 0.1, seed=0)
+    assert len(valid) == 200 and sorted(np.r_[train, valid].tolist()) == list(range(2000))
+    # a few runs of neighbouring rows, not 200 scattered rows: overlapping windows
+    # (neighbours in X) sit on one side of the split but at the runs' ends
+    runs = 1 + np.count_nonzero(np.diff(valid) > 1)
+    assert runs <= round(0.1 * N_BLOCKS)
+    assert not np.array_equal(valid, split_rows(2000, 0.1, seed=1)[1])
+    np.testing.assert_array_equal(valid, split_rows(2000, 0.1, seed=0)[1])
+    assert split_rows(3, 0.1, 0)[1].size == 0          # too few rows: none held out
+    assert split_rows(100, None, 0)[1].size == 0
+
+
 def test_fit_with_groups_holds_out_whole_groups(data, teacher, monkeypatch):
     from sklearn_bdistil import BDistilClassifier, MLPStudent, _classifier
 
