@@ -12,6 +12,7 @@ with the library defaults, then with one knob changed:
 - ``temperature`` 1 / 2 / 4;
 - ``learning_rate`` 0.25 / 0.5 / 1.0 (the shrinkage of the line-searched step;
   1.0 = no shrinkage);
+- ``label_weight`` 0 / 0.9 (the teacher alone; mostly the labels);
 - ``line_search=off``: every stage added with the fixed step
   ``a = learning_rate`` (the library's line search replaced inside this
   benchmark; there is no parameter for it);
@@ -58,6 +59,8 @@ SETTINGS = [
     ("temperature=4", {"temperature": 4.0}),
     ("learning_rate=0.25", {"learning_rate": 0.25}),
     ("learning_rate=1.0", {"learning_rate": 1.0}),
+    ("label_weight=0", {"label_weight": 0.0}),
+    ("label_weight=0.9", {"label_weight": 0.9}),
     ("augmentation=mixup", {"augmentation": "mixup"}),
     ("augmentation=jitter", {"augmentation": "jitter"}),
     ("line_search=off", {}),
@@ -101,7 +104,7 @@ def run_seed(name, seed, quick, settings=SETTINGS, log=print):
                                 **bdistil_params(quick, change))
         t0 = time.perf_counter()
         with fixed_step(label):
-            C.quiet_fit(clf, split.X_train, teacher_logits=G)
+            C.quiet_fit(clf, split.X_train, split.y_train, teacher_logits=G)
         seconds = time.perf_counter() - t0
         costs = np.asarray(clf.cumulative_costs_, dtype=float)
         curve = C.curve_from_preds(list(clf.staged_predict(split.X_test)), costs,

@@ -161,7 +161,7 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
                         == y[test]).mean()) for k in range(len(label_logits))]
 
     rows = []
-    out(f"{'stage':>5}  {'student':<40} {'FLOPs/row':>10} {'% teacher':>9} "
+    out(f"{'stage':>5}  {'student':<46} {'FLOPs/row':>10} {'% teacher':>9} "
         f"{'accuracy':>8} {'agreement':>9} {'label-trained':>13}")
     for k, pred in enumerate(clf.staged_predict(X[test])):
         row = {
@@ -174,10 +174,10 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
             "label_trained_accuracy": label_acc[k],
         }
         rows.append(row)
-        out(f"{row['stage']:>5}  {row['student']:<40} {row['flops']:>10,.0f} "
+        out(f"{row['stage']:>5}  {row['student']:<46} {row['flops']:>10,.0f} "
             f"{100 * row['fraction']:>8.1f}% {row['accuracy']:>8.4f} {row['agreement']:>9.4f} "
             f"{label_acc[k]:>13.4f}")
-    out(f"{'teacher':>5}  {'SensorCNN':<40} {clf.teacher_cost_:>10,.0f} {100.0:>8.1f}% "
+    out(f"{'teacher':>5}  {'SensorCNN':<46} {clf.teacher_cost_:>10,.0f} {100.0:>8.1f}% "
         f"{teacher_acc:>8.4f} {1.0:>9.4f}")
     out("label-trained: the same students trained on the labels alone, each on its own, "
         "logits averaged over the prefix (what B-DISTIL must beat)")
