@@ -9,8 +9,10 @@ students each distilled on its own, prefixes average logits); NO-RESCHED (for
 each cumulative budget of the ensemble, one single student of the widest size
 that fits it, distilled on its own); the same students trained on labels only
 (prefixes average logits); for each budget, one single student of the widest
-size that fits it trained on labels only (label single); gradient-boosted nets without distillation over the
-same students; ``HistGradientBoostingClassifier`` with ``staged_predict``.
+size that fits it trained on labels only (label single); gradient-boosted nets
+without distillation over the same students; ``HistGradientBoostingClassifier``
+with ``staged_predict``. B-DISTIL is fitted with the labels, as a user who has
+them would (``label_weight`` mixes them into the target).
 
 Writes ``benchmarks/results/<dataset>/compare.{json,md,png}`` and (unless
 ``--quick`` or ``--no-docs``) copies them to ``docs/results/<dataset>.*``.
