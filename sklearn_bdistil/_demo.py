@@ -144,9 +144,11 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
                 Conv1dStudent(n_channels=data.n_channels, n_filters=(16, 16))]
     # each student reads the previous one's features through an LSTM cell: on
     # this data it lifts the staged curve (docs/connections.md)
-    # fit with the labels: label_weight mixes them into the target of every round
+    # fit with the labels: label_weight mixes them into the target of every round. With
+    # LSTM-connected students 0.5 kept 10 stages here (0.8093 at the last one); the
+    # default 0.9 kept one (0.7918), later ones not lowering the held-out loss
     clf = BDistilClassifier(teacher, students, n_estimators=n_estimators, connection="lstm",
-                            random_state=random_state, verbose=verbose)
+                            label_weight=0.5, random_state=random_state, verbose=verbose)
     clf.fit(X[train], y[train])
     out(f"distilled {clf.n_estimators_} stages in {time.perf_counter() - start:.0f}s; "
         f"teacher cost {clf.teacher_cost_:,.0f} FLOPs/row\n")
