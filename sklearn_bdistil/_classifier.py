@@ -156,8 +156,8 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         Fraction of the transfer set held out: contiguous blocks of rows (4
         of 40 at 0.1), or whole groups with ``fit(groups=...)``, so that
         overlapping windows of a recording rarely straddle it; a stage that
-        does not lower the held-out distillation loss is not kept. ``None`` keeps a stage
-        when it lowers the training distillation loss.
+        does not lower the held-out distillation loss is not kept. ``None``
+        keeps a stage when it lowers the training distillation loss.
     n_iter_no_change : int, default=3
         Rounds in a row without a kept stage after which the fit stops.
     predict_batch_size : int, default=8192
