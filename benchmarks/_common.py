@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from sklearn_bdistil import BDistilClassifier
 from sklearn_bdistil._cost import module_flops
-from sklearn_bdistil._find_wl import forward_in_batches
+from sklearn_bdistil._label_trained import label_trained_logits, module_logits, train_plain
 from sklearn_bdistil._teacher import teacher_logits
 from sklearn_bdistil.students import Conv1dStudent, MLPStudent
 from sklearn_bdistil.students._base import build_student
@@ -251,38 +251,12 @@ def distil_single(teacher, factory, X, G, seed, params):
     return quiet_fit(clf, X, teacher_logits=G)
 
 
-def train_plain(module, X, target, loss, *, epochs, batch_size, lr, seed):
-    """A plain torch loop (Adam, shuffled minibatches) over tensors in memory."""
-    X = torch.as_tensor(X, dtype=torch.float32)
-    target = torch.as_tensor(target)
-    gen = torch.Generator().manual_seed(int(seed))
-    opt = torch.optim.Adam(module.parameters(), lr=lr)
-    module.train()
-    for _ in range(epochs):
-        order = torch.randperm(len(X), generator=gen)
-        for start in range(0, len(X), batch_size):
-            idx = order[start:start + batch_size]
-            opt.zero_grad()
-            loss(module(X[idx]), target[idx]).backward()
-            opt.step()
-    return module.eval()
-
-
-def module_logits(module, X):
-    return forward_in_batches(module, torch.as_tensor(X, dtype=torch.float32), 8192).numpy()
-
-
 def label_students(factories, split, seed, params):
     """The same students trained on labels only (cross-entropy), each on its own."""
-    out = []
-    for k, factory in enumerate(factories):
-        s = seed * 1000 + k
-        module = build_student(factory, split.X_train.shape[1], split.n_classes, s)
-        y = torch.as_tensor(np.searchsorted(np.unique(split.y_train), split.y_train))
-        train_plain(module, split.X_train, y, F.cross_entropy, epochs=params["max_epochs"],
-                    batch_size=params["batch_size"], lr=params["lr"], seed=s)
-        out.append(module_logits(module, split.X_test))
-    return out
+    codes = np.searchsorted(np.unique(split.y_train), split.y_train)
+    return label_trained_logits(factories, split.X_train, codes, split.X_test, split.n_classes,
+                                seed, epochs=params["max_epochs"],
+                                batch_size=params["batch_size"], lr=params["lr"])
 
 
 def boosted_nets(factories, split, seed, params, shrinkage=1.0):

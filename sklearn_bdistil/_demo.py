@@ -43,33 +43,6 @@ def _standardize_channels(X, n_channels, train):
     return ((windows - mean) / std).reshape(len(X), -1).astype(np.float32)
 
 
-def _label_trained_logits(factories, X, y, X_test, n_classes, seed, epochs=20,
-                          batch_size=256, lr=0.01):
-    """Test logits of each student trained on the labels alone (cross-entropy, Adam),
-    with the ensemble's per-round training settings: the reference to beat."""
-    from sklearn_bdistil.students._base import build_student
-
-    X = torch.as_tensor(X, dtype=torch.float32)
-    y = torch.as_tensor(y, dtype=torch.long)
-    out = []
-    for k, factory in enumerate(factories):
-        module = build_student(factory, X.shape[1], n_classes, seed * 1000 + k)
-        gen = torch.Generator().manual_seed(seed * 1000 + k)
-        opt = torch.optim.Adam(module.parameters(), lr=lr)
-        module.train()
-        for _ in range(epochs):
-            order = torch.randperm(len(X), generator=gen)
-            for start in range(0, len(X) - 1, batch_size):  # no one-row batch (BatchNorm)
-                idx = order[start:start + batch_size]
-                opt.zero_grad()
-                nn.functional.cross_entropy(module(X[idx]), y[idx]).backward()
-                opt.step()
-        module.eval()
-        with torch.no_grad():
-            out.append(module(torch.as_tensor(X_test, dtype=torch.float32)).numpy())
-    return out
-
-
 def _early_exit_report(clf, X, y, out):
     """Compare per-row early exit with the fixed prefixes of equal or lower accuracy."""
     from sklearn_bdistil import early_exit_curve
@@ -115,6 +88,7 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
     from skorch import NeuralNetClassifier
 
     from sklearn_bdistil import BDistilClassifier, Conv1dStudent
+    from sklearn_bdistil._label_trained import label_trained_logits
     from sklearn_bdistil.datasets import load_watch
 
     torch.manual_seed(random_state)
@@ -155,12 +129,13 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
 
     factories = [students[i] for i in clf.student_indices_]
     params = clf.get_params()
-    label_logits = _label_trained_logits(
+    label_logits = label_trained_logits(
         factories, X[train], np.searchsorted(clf.classes_, y[train]), X[test],
-        len(clf.classes_), random_state, params["max_epochs"], params["batch_size"],
-        params["lr"])
-    label_acc = [float((clf.classes_[np.argmax(sum(label_logits[:k + 1]), axis=1)]
-                        == y[test]).mean()) for k in range(len(label_logits))]
+        len(clf.classes_), random_state, epochs=params["max_epochs"],
+        batch_size=params["batch_size"], lr=params["lr"])
+    # the prefix sums have the argmax of the prefix means
+    label_acc = [float((clf.classes_[np.argmax(total, axis=1)] == y[test]).mean())
+                 for total in np.cumsum(label_logits, axis=0)]
 
     rows = []
     out(f"{'stage':>5}  {'student':<46} {'FLOPs/row':>10} {'% teacher':>9} "

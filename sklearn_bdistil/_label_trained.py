@@ -1,0 +1,52 @@
+"""The reference to beat: the same students trained on the labels alone, each on its own.
+
+A plain torch loop (Adam, shuffled minibatches, tensors in memory), used by the
+demo to print its label-trained column and by the benchmarks' label-only and
+gradient-boosted-nets baselines.
+"""
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from sklearn_bdistil._find_wl import forward_in_batches
+from sklearn_bdistil.students._base import build_student
+
+__all__ = ["label_trained_logits", "module_logits", "train_plain"]
+
+
+def train_plain(module, X, target, loss, *, epochs, batch_size, lr, seed):
+    """Train ``module`` on ``loss(module(X), target)`` with Adam; returns it in eval mode."""
+    X = torch.as_tensor(X, dtype=torch.float32)
+    target = torch.as_tensor(target)
+    gen = torch.Generator().manual_seed(int(seed))
+    opt = torch.optim.Adam(module.parameters(), lr=lr)
+    module.train()
+    for _ in range(epochs):
+        order = torch.randperm(len(X), generator=gen)
+        for start in range(0, len(X), batch_size):
+            idx = order[start:start + batch_size]
+            opt.zero_grad()
+            loss(module(X[idx]), target[idx]).backward()
+            opt.step()
+    return module.eval()
+
+
+def module_logits(module, X):
+    """Outputs of ``module`` on ``X`` as a numpy array, in batches."""
+    return forward_in_batches(module, torch.as_tensor(X, dtype=torch.float32), 8192).numpy()
+
+
+def label_trained_logits(factories, X, codes, X_test, n_classes, seed, *, epochs, batch_size,
+                         lr):
+    """Test logits of each factory's student trained by cross-entropy on ``codes``
+    (class columns of the training rows), student ``k`` seeded ``seed * 1000 + k``."""
+    codes = torch.as_tensor(np.asarray(codes, dtype=np.int64))
+    out = []
+    for k, factory in enumerate(factories):
+        s = seed * 1000 + k
+        module = build_student(factory, X.shape[1], n_classes, s)
+        train_plain(module, X, codes, F.cross_entropy, epochs=epochs, batch_size=batch_size,
+                    lr=lr, seed=s)
+        out.append(module_logits(module, X_test))
+    return out
