@@ -107,32 +107,35 @@ def run_seed(name, seed, quick, gbnn="own", overrides=None, log=print, groups=Fa
                                             teacher_pred, classes)
 
     family = C.width_family(split)
-    with timer("NO-RESCHED"):
+
+    def per_budget(fit_single):
+        """One single student per budget, the widest of ``family`` that fits it:
+        ``fit_single(width, k)`` gives its cost and test predictions (once per width)."""
         points, cache = [], {}
         for k, budget in enumerate(costs):
             w = C.widest_within(family, budget, n_features, split.n_classes)
             if w not in cache:
-                single = C.distil_single(teacher, family(w), split.X_train, G,
-                                         seed * 1000 + 500 + k, params)
-                pred = single.predict(split.X_test)
-                cache[w] = {"cost": float(single.cumulative_costs_[0]), "width": int(w),
+                cost, pred = fit_single(w, k)
+                cache[w] = {"cost": cost, "width": int(w),
                             "accuracy": float((pred == split.y_test).mean()),
                             "agreement": float((pred == teacher_pred).mean())}
             points.append(dict(cache[w], budget=float(budget)))
-    curves["NO-RESCHED"] = points
+        return points
 
+    def distilled_single(w, k):
+        single = C.distil_single(teacher, family(w), split.X_train, G, seed * 1000 + 500 + k,
+                                 params)
+        return float(single.cumulative_costs_[0]), single.predict(split.X_test)
+
+    def label_single(w, k):
+        logits = C.label_students([family(w)], split, seed * 1000 + 700 + k, params)[0]
+        return (C.factory_flops(family(w), n_features, split.n_classes),
+                classes[np.argmax(logits, axis=1)])
+
+    with timer("NO-RESCHED"):
+        curves["NO-RESCHED"] = per_budget(distilled_single)
     with timer("label single"):
-        points, cache = [], {}
-        for k, budget in enumerate(costs):
-            w = C.widest_within(family, budget, n_features, split.n_classes)
-            if w not in cache:
-                logits = C.label_students([family(w)], split, seed * 1000 + 700 + k, params)[0]
-                pred = classes[np.argmax(logits, axis=1)]
-                cache[w] = {"cost": C.factory_flops(family(w), n_features, split.n_classes),
-                            "width": int(w), "accuracy": float((pred == split.y_test).mean()),
-                            "agreement": float((pred == teacher_pred).mean())}
-            points.append(dict(cache[w], budget=float(budget)))
-    curves["label single"] = points
+        curves["label single"] = per_budget(label_single)
 
     with timer("label-trained"):
         logits = C.label_students(stage_factories, split, seed, params)

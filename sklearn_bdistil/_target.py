@@ -16,6 +16,8 @@ alone, ``T_i = G_i``.
 
 import numpy as np
 
+from sklearn_bdistil._predict import _softmax
+
 __all__ = ["PROB_FLOOR", "label_codes", "target_logits"]
 
 #: Smallest target probability of a class once labels are mixed in: ``log(0)``
@@ -27,11 +29,6 @@ def label_codes(y, classes):
     """Column index of each label of ``y`` in ``classes`` (the teacher's output order)."""
     index = {c: k for k, c in enumerate(np.asarray(classes).tolist())}
     return np.asarray([index[v] for v in np.asarray(y).tolist()], dtype=np.intp)
-
-
-def _log_softmax(z):
-    z = z - z.max(axis=1, keepdims=True)
-    return z - np.log(np.exp(z).sum(axis=1, keepdims=True))
 
 
 def target_logits(G, codes, label_weight, temperature=1.0):
@@ -52,8 +49,7 @@ def target_logits(G, codes, label_weight, temperature=1.0):
     """
     if codes is None or label_weight == 0:
         return G
-    q = (1.0 - label_weight) * np.exp(_log_softmax(np.asarray(G, dtype=np.float64)
-                                                   / temperature))
+    q = (1.0 - label_weight) * _softmax(np.asarray(G, dtype=np.float64) / temperature)
     q[np.arange(len(q)), codes] += label_weight
     q = np.maximum(q, PROB_FLOOR)
     q /= q.sum(axis=1, keepdims=True)
