@@ -12,6 +12,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from sklearn_bdistil._find_wl import stage_outputs
@@ -83,22 +84,27 @@ def _confidence(F, kind):
     return top2[:, 1] - top2[:, 0]
 
 
-#: Where each kind of confidence lies; a threshold outside it is reached by every
-#: row (below) or by none (above).
-_CONFIDENCE_RANGES = {"proba": "[0, 1]", "margin": "[0, inf)"}
+#: Where each kind of confidence lies, and so every threshold that means something:
+#: 0 stops every row after the first stage, 1 (for probabilities) only rows that
+#: are certain.
+_CONFIDENCE_RANGES = {"proba": (0.0, 1.0), "margin": (0.0, np.inf)}
 
 
 def _check_threshold(threshold, confidence):
-    """``threshold`` as a float: any real number but NaN."""
+    """``threshold`` as a float in the range of ``confidence`` (a clear error outside it)."""
+    low, high = _CONFIDENCE_RANGES[confidence]
+    where = f"[{low:g}, {'inf' if np.isinf(high) else f'{high:g}'}{')' if np.isinf(high) else ']'}"
     if isinstance(threshold, bool) or not isinstance(threshold, Real):
         raise TypeError(
             f"threshold must be a real number, got {threshold!r} "
-            f"({type(threshold).__name__}); confidence={confidence!r} lies in "
-            f"{_CONFIDENCE_RANGES[confidence]}."
+            f"({type(threshold).__name__}); confidence={confidence!r} lies in {where}."
         )
-    if np.isnan(threshold):
-        raise ValueError(f"threshold must be a real number, not NaN; confidence="
-                         f"{confidence!r} lies in {_CONFIDENCE_RANGES[confidence]}.")
+    if not low <= threshold <= high:  # NaN too
+        raise ValueError(
+            f"threshold={threshold!r} is outside {where}, where confidence={confidence!r} "
+            "lies: no row could exit at it (or every row would). Use predict() for the "
+            "full ensemble, predict(n_stages=1) for the first stage."
+        )
     return float(threshold)
 
 
@@ -116,15 +122,23 @@ class StagedPredictorMixin:
     # -------------------------------------------------------------- prefixes
 
     def _n_stages_for(self, n_stages, max_cost):
-        """Number of stages to use, from ``n_stages`` or a cost budget."""
+        """Number of stages to use, from ``n_stages`` or a cost budget (at least 1)."""
         check_is_fitted(self)
+        if self.n_estimators_ == 0:
+            # the empty ensemble F = 0 would answer classes_[0] for every row
+            raise NotFittedError(
+                f"This {type(self).__name__} kept no stage when it was fitted (its "
+                "EarlyStoppingWarning or FitInterruptedWarning says why), so it cannot "
+                "predict. Refit it, e.g. with a lower gamma, more max_epochs or larger "
+                "students."
+            )
         if n_stages is not None and max_cost is not None:
             raise ValueError("Give n_stages or max_cost, not both.")
         if max_cost is not None:
             if not isinstance(max_cost, Real) or not max_cost >= 0:
                 raise ValueError(f"max_cost must be a non-negative number, got {max_cost!r}.")
             n = int(np.searchsorted(self.cumulative_costs_, max_cost, side="right"))
-            if n == 0 and self.n_estimators_ > 0:
+            if n == 0:
                 raise ValueError(
                     f"max_cost={max_cost} is below the cost of the first stage "
                     f"({self.cumulative_costs_[0]:.0f} FLOPs per row)."
@@ -132,8 +146,6 @@ class StagedPredictorMixin:
             return n
         if n_stages is None:
             return self.n_estimators_
-        if self.n_estimators_ == 0:
-            raise ValueError("n_stages was given but the ensemble has no stage.")
         if (not isinstance(n_stages, Integral) or isinstance(n_stages, bool)
                 or not 1 <= n_stages <= self.n_estimators_):
             raise ValueError(
@@ -324,10 +336,10 @@ class StagedPredictorMixin:
         ----------
         X : array-like of shape (n_samples, n_features)
         threshold : float, default=0.9
-            Confidence at which a row exits: any real number but NaN. The
-            confidence lies in ``[0, 1]`` for ``"proba"`` and ``[0, inf)`` for
-            ``"margin"``; a threshold of 0 or less stops every row after the
-            first stage, one that no row reaches gives the full ensemble.
+            Confidence at which a row exits, in the range of the confidence:
+            ``[0, 1]`` for ``"proba"``, ``[0, inf)`` for ``"margin"`` (outside
+            it, a ``ValueError``). 0 stops every row after the first stage;
+            a threshold that no row reaches runs the full ensemble.
         confidence : {"proba", "margin"}, default="proba"
             ``"proba"``: the largest class probability; ``"margin"``: the gap
             between the two largest logits.
@@ -342,9 +354,7 @@ class StagedPredictorMixin:
         if confidence not in ("proba", "margin"):
             raise ValueError(f"confidence must be 'proba' or 'margin', got {confidence!r}.")
         threshold = _check_threshold(threshold, confidence)
-        n = self._n_stages_for(None, None)
-        if n == 0:
-            raise ValueError("The ensemble has no stage to exit from.")
+        self._n_stages_for(None, None)  # fitted, with stages
         X_t, modules = self._prediction_setup(X)
         F = torch.zeros(X_t.shape[0], len(self.classes_), device=X_t.device)
         used = np.zeros(X_t.shape[0], dtype=np.intp)
@@ -384,8 +394,9 @@ def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
         True labels (or the teacher's predictions, for agreement), one per
         row of ``X``.
     thresholds : array-like, default=None
-        Confidence thresholds; by default 21 values spanning the observed
-        confidences.
+        Confidence thresholds, each in the range of ``confidence`` (see
+        :meth:`~BDistilClassifier.predict_early_exit`); by default 21 values
+        spanning the observed confidences.
     confidence : {"proba", "margin"}, default="proba"
 
     Returns
@@ -404,8 +415,8 @@ def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
     >>> teacher = LogisticRegression(max_iter=500).fit(X, y)
     >>> clf = BDistilClassifier(teacher, [MLPStudent((4,))], n_estimators=3, max_epochs=50,
     ...                         random_state=0).fit(X)
-    >>> curve = early_exit_curve(clf, X, y, thresholds=[0.5, 0.9, 1.1])
-    >>> bool(curve.mean_cost[0] <= curve.mean_cost[-1] == clf.cumulative_costs_[-1])
+    >>> curve = early_exit_curve(clf, X, y, thresholds=[0.5, 0.9, 0.99])
+    >>> bool(curve.mean_cost[0] <= curve.mean_cost[-1] <= clf.cumulative_costs_[-1])
     True
     """
     from sklearn.utils import Bunch
@@ -421,10 +432,7 @@ def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
         n_rows = X.shape[0] if hasattr(X, "shape") else len(X)
         raise ValueError(f"y must have one label per row of X: X has {n_rows} rows, "
                          f"y has {len(y)} labels.") from None
-    staged = list(estimator._staged_logits(X))
-    if not staged:
-        raise ValueError("The ensemble has no stage to exit from.")
-    staged = np.stack(staged)  # (n_stages, n_rows, n_classes)
+    staged = np.stack(list(estimator._staged_logits(X)))  # (n_stages, n_rows, n_classes)
     conf = np.stack([_confidence(F, confidence) for F in staged])
     if thresholds is None:
         thresholds = np.unique(np.quantile(conf, np.linspace(0, 1, 21)))
@@ -435,6 +443,8 @@ def early_exit_curve(estimator, X, y, thresholds=None, confidence="proba"):
     if thresholds.ndim != 1 or not len(thresholds) or np.isnan(thresholds).any():
         raise ValueError("thresholds must be a non-empty 1-D sequence of real numbers "
                          f"without NaN; got {thresholds!r}.")
+    for t in thresholds:
+        _check_threshold(float(t), confidence)
     prefix_pred = estimator.classes_[staged.argmax(axis=2)]  # (n_stages, n_rows)
     rows = np.arange(staged.shape[1])
     mean_cost, mean_stages, accuracy = [], [], []

@@ -59,10 +59,26 @@ def test_early_exit_stops_rows_at_the_first_confident_stage(data, fitted):
             assert k == (confident.index(True) if any(confident) else len(staged) - 1)
             assert y_pred[i] == fitted.classes_[staged[k][i].argmax()]
     # a threshold no row reaches is the full ensemble; zero is the first stage
-    y_all, used_all = fitted.predict_early_exit(X, threshold=1.1)
-    np.testing.assert_array_equal(y_all, fitted.predict(X))
-    assert (used_all == fitted.n_estimators_).all()
+    reached = max(p.max() for p in staged[:-1])
+    if reached < 1.0:
+        y_all, used_all = fitted.predict_early_exit(X, threshold=1.0)
+        np.testing.assert_array_equal(y_all, fitted.predict(X))
+        assert (used_all == fitted.n_estimators_).all()
     assert (fitted.predict_early_exit(X, threshold=0.0)[1] == 1).all()
+
+
+@pytest.mark.parametrize("threshold, confidence", [(1.5, "proba"), (-0.1, "proba"),
+                                                   (float("nan"), "proba"),
+                                                   (-1.0, "margin"), (float("inf"), "proba")])
+def test_early_exit_rejects_a_threshold_outside_the_confidence_range(data, fitted, threshold,
+                                                                     confidence):
+    X, y = data
+    with pytest.raises(ValueError, match=rf"threshold=.* is outside .*{confidence}"):
+        fitted.predict_early_exit(X, threshold=threshold, confidence=confidence)
+    with pytest.raises(ValueError, match="is outside|without NaN"):
+        early_exit_curve(fitted, X, y, thresholds=[0.5, threshold], confidence=confidence)
+    # the margin has no upper bound
+    assert fitted.predict_early_exit(X, threshold=50.0, confidence="margin")[1].max() >= 1
 
 
 def test_early_exit_with_margins(data, fitted):
@@ -77,7 +93,7 @@ def test_early_exit_with_margins(data, fitted):
 
 def test_early_exit_curve_matches_predict_early_exit(data, fitted):
     X, y = data
-    curve = early_exit_curve(fitted, X, y, thresholds=[0.5, 0.9, 2.0])
+    curve = early_exit_curve(fitted, X, y, thresholds=[0.5, 0.9, 1.0])
     for t, cost, acc in zip(curve.thresholds, curve.mean_cost, curve.accuracy, strict=True):
         y_pred, used = fitted.predict_early_exit(X, threshold=t)
         assert cost == pytest.approx(fitted.cumulative_costs_[used - 1].mean())
@@ -142,15 +158,16 @@ def test_early_exit_threshold_must_be_a_real_number(data, fitted, threshold, con
     X, _ = data
     with pytest.raises(TypeError, match=f"threshold must be a real number, got .*{allowed}"):
         fitted.predict_early_exit(X, threshold=threshold, confidence=confidence)
-    with pytest.raises(ValueError, match="not NaN"):
+    with pytest.raises(ValueError, match=f"threshold=nan is outside {allowed}"):
         fitted.predict_early_exit(X, threshold=float("nan"), confidence=confidence)
 
 
-def test_early_exit_threshold_accepts_numpy_scalars_and_infinity(data, fitted):
+def test_early_exit_threshold_accepts_numpy_scalars_and_an_infinite_margin(data, fitted):
     X, _ = data
     np.testing.assert_array_equal(fitted.predict_early_exit(X, threshold=np.float32(0.8))[1],
                                   fitted.predict_early_exit(X, threshold=0.8)[1])
-    assert (fitted.predict_early_exit(X, threshold=np.inf)[1] == fitted.n_estimators_).all()
+    used = fitted.predict_early_exit(X, threshold=np.inf, confidence="margin")[1]
+    assert (used == fitted.n_estimators_).all()
 
 
 def test_early_exit_curve_needs_one_label_per_row(data, fitted):
@@ -172,15 +189,26 @@ def test_early_exit_curve_checks_thresholds(data, fitted, thresholds, error):
         early_exit_curve(fitted, X, y, thresholds=thresholds)
 
 
-def test_early_exit_on_an_ensemble_without_stages_says_so(data, teacher):
-    from sklearn_bdistil import EarlyStoppingWarning
+def test_an_ensemble_without_stages_refuses_to_predict(data, teacher):
+    """gamma out of reach keeps no stage: the empty ensemble F = 0 would answer
+    classes_[0] for every row, so every way to predict raises instead."""
+    from sklearn.exceptions import NotFittedError
 
-    X, _ = data
+    from sklearn_bdistil import EarlyStoppingWarning
+    from sklearn_bdistil.export import to_torch
+
+    X, y = data
     empty = BDistilClassifier(teacher, [MLPStudent((4,))], **{**FAST, "eta": 0.1, "gamma": 0.5})
     with pytest.warns(EarlyStoppingWarning, match="out of reach"):
         empty.fit(X)
     assert empty.n_estimators_ == 0
-    with pytest.raises(ValueError, match="no stage to exit from"):
-        early_exit_curve(empty, X, data[1], [0.5])
-    with pytest.raises(ValueError, match="no stage to exit from"):
-        empty.predict_early_exit(X)
+    calls = [lambda: empty.predict(X), lambda: empty.predict_proba(X),
+             lambda: empty.decision_function(X), lambda: empty.score(X, y),
+             lambda: empty.predict(X, n_stages=1), lambda: empty.predict(X, max_cost=1e9),
+             lambda: list(empty.staged_predict(X)), lambda: list(empty.staged_predict_proba(X)),
+             lambda: list(empty.staged_decision_function(X)),
+             lambda: empty.predict_early_exit(X), lambda: early_exit_curve(empty, X, y, [0.5]),
+             lambda: to_torch(empty)]
+    for call in calls:
+        with pytest.raises(NotFittedError, match="kept no stage when it was fitted"):
+            call()

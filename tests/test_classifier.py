@@ -3,6 +3,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 from torch import nn
 
@@ -161,8 +162,9 @@ def test_stops_early_with_a_warning_when_no_class_is_a_weak_learner(data, teache
     with pytest.warns(EarlyStoppingWarning, match="weak-learning edge"):
         clf.fit(X)
     assert clf.n_estimators_ == 0
-    # the empty ensemble still answers: uniform probabilities
-    np.testing.assert_allclose(clf.predict_proba(X[:3]), 1 / 3)
+    # the empty ensemble would answer classes_[0] for every row: it refuses
+    with pytest.raises(NotFittedError, match="kept no stage"):
+        clf.predict_proba(X[:3])
 
 
 class _CountedMLPStudent(MLPStudent):

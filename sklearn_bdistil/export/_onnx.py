@@ -116,9 +116,7 @@ def to_torch(estimator, n_stages=None):
     torch.Size([2, 5, 3])
     """
     check_is_fitted(estimator)
-    n = estimator._n_stages_for(n_stages, None)
-    if n == 0:
-        raise ValueError("The ensemble has no stage to export.")
+    n = estimator._n_stages_for(n_stages, None)  # at least 1, or NotFittedError
 
     def copy_(m):
         return None if m is None else copy.deepcopy(m).cpu().float()
