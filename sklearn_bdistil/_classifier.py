@@ -411,6 +411,12 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         probe_students(students[level + 1:], X.shape[1], len(self.classes_), self.connection)
 
         train, valid = split_rows(X.shape[0], self.validation_fraction, split_seed, groups)
+        if self.validation_fraction is not None and not len(valid):
+            warnings.warn(
+                f"validation_fraction={self.validation_fraction} of {X.shape[0]} rows holds "
+                "out no row: every stage is judged on the training loss, which cannot see "
+                "over-fitting, and the held-out losses are NaN. Give more rows, or "
+                "validation_fraction=None to choose this.", UserWarning, stacklevel=2)
         t = Transfer.on_device(X, G, train, valid, device, self.connection != "none",
                                extra=self._augment(X, G.shape[1], train, split_seed, frame))
         initial = (self._kd(t.F, t.G), self._kd(t.Fv, t.Gv))

@@ -155,6 +155,7 @@ class StagedPredictorMixin:
 
     def _prediction_setup(self, X):
         """``X`` as a float32 tensor, and ``(student, connection)`` per stage, on the device."""
+        check_is_fitted(self)
         X = check_float32_range(validate_data(self, X, reset=False, dtype=_DTYPES))
         device = resolve_device(self.device, fallback=True)
         if not X.flags.writeable:  # torch warns on read-only buffers (e.g. from pandas)
@@ -194,8 +195,8 @@ class StagedPredictorMixin:
         ``fresh=False`` one tensor is updated in place; with ``fresh=True``
         each stage's sum is a new tensor the caller may keep.
         """
+        X_t, modules = self._prediction_setup(X)  # X's errors first, as scikit-learn's
         n = self._n_stages_for(n_stages, max_cost)
-        X_t, modules = self._prediction_setup(X)
         # float32 like the students' outputs: no per-stage dtype conversion
         F = torch.zeros(X_t.shape[0], len(self.classes_), device=X_t.device)
         yield F
@@ -354,8 +355,8 @@ class StagedPredictorMixin:
         if confidence not in ("proba", "margin"):
             raise ValueError(f"confidence must be 'proba' or 'margin', got {confidence!r}.")
         threshold = _check_threshold(threshold, confidence)
-        self._n_stages_for(None, None)  # fitted, with stages
         X_t, modules = self._prediction_setup(X)
+        self._n_stages_for(None, None)  # with stages
         F = torch.zeros(X_t.shape[0], len(self.classes_), device=X_t.device)
         used = np.zeros(X_t.shape[0], dtype=np.intp)
         active = np.arange(X_t.shape[0])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
 from conftest import FAST
@@ -46,6 +47,10 @@ def test_any_small_problem_fits_and_predicts_sensibly(problem):
         warnings.simplefilter("ignore", EarlyStoppingWarning)
         clf.fit(X, y)
     np.testing.assert_array_equal(clf.classes_, np.unique(y))
+    if clf.n_estimators_ == 0:  # no stage kept: no prediction either, and it says so
+        with pytest.raises(NotFittedError, match="kept no stage"):
+            clf.predict_proba(X)
+        return
     proba = clf.predict_proba(X)
     assert proba.shape == (len(X), len(clf.classes_))
     assert np.isfinite(proba).all()
@@ -62,7 +67,10 @@ def test_mismatched_lengths_and_widths_are_value_errors(extra_rows, extra_cols):
     y = np.resize([0, 1], 30)
     with pytest.raises(ValueError, match="inconsistent numbers of samples"):
         BDistilClassifier(LogisticRegression(), **QUICK).fit(X, np.resize(y, 30 + extra_rows))
-    clf = BDistilClassifier(LogisticRegression(), [MLPStudent((3,))], **QUICK).fit(X, y)
+    y = (X[:, 0] > 0).astype(int)  # something to learn: the fit keeps a stage
+    clf = BDistilClassifier(LogisticRegression(), [MLPStudent((3,))],
+                            **{**QUICK, "max_epochs": 20}).fit(X, y)
+    assert clf.n_estimators_ >= 1
     with pytest.raises(ValueError, match="features"):
         clf.predict(rng.normal(size=(4, 3 + extra_cols)))
 
@@ -108,6 +116,24 @@ def test_sparse_matrices_are_refused_with_a_clear_error(data, teacher, fmt):
 def test_degenerate_shapes(X):
     with pytest.raises(ValueError):
         BDistilClassifier(LogisticRegression(), **QUICK).fit(X, np.zeros(len(X)))
+
+
+def test_too_few_rows_to_hold_any_out_is_said():
+    """3 rows at validation_fraction=0.1 hold out none: acceptance falls back to the
+    training loss and the held-out losses are NaN; that is a warning, not silence."""
+    X = np.array([[0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    y = np.array([0, 1, 1])
+    teacher = LogisticRegression().fit(X, y)
+    clf = BDistilClassifier(teacher, [MLPStudent((3,))], **{**QUICK, "validation_fraction": 0.1})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        with pytest.warns(UserWarning, match=r"validation_fraction=0.1 of 3 rows holds out no row"):
+            clf.fit(X, y)
+    assert np.isnan(clf.validation_loss_).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the explicit choice is not warned about
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        clf.set_params(validation_fraction=None).fit(X, y)
 
 
 def test_values_beyond_float32_are_refused_at_fit_and_predict():
