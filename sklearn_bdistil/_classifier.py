@@ -33,6 +33,7 @@ from sklearn_bdistil._validation import (
     check_groups,
     check_students,
     check_teacher_logits,
+    check_teacher_quality,
     fit_teacher_needs_y,
     probe_students,
     split_rows,
@@ -399,6 +400,8 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         # sets teacher_ and classes_; a warm start keeps the teacher it was fitted with
         G = self._teacher_logits(X if frame is None else frame, y, teacher_logits,
                                  previous["teacher"] if previous else None)
+        check_teacher_quality(self.teacher_, G, None if y is None else label_codes(
+            y, self.classes_), stacklevel=4)
         # what the rounds distil toward: the teacher, mixed with the labels where given
         G = target_logits(G, None if y is None else label_codes(y, self.classes_),
                           self.label_weight, self.temperature)

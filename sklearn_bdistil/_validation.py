@@ -1,5 +1,7 @@
 """Checks of ``fit``'s input: data, students, precomputed logits, classes; the held-out split."""
 
+import warnings
+
 import numpy as np
 import torch
 from sklearn.utils.multiclass import check_classification_targets
@@ -10,7 +12,7 @@ from sklearn_bdistil._find_wl import build_stage
 from sklearn_bdistil.students._base import check_factory
 
 __all__ = ["check_classes", "check_float32_range", "check_groups", "check_students",
-           "check_teacher_logits",
+           "check_teacher_logits", "check_teacher_quality",
            "fit_teacher_needs_y", "probe_students", "split_rows", "validate_fit_data"]
 
 
@@ -89,6 +91,45 @@ def check_teacher_logits(teacher_logits, n_samples):
     if not np.isfinite(G).all():
         raise ValueError("teacher_logits contains NaN or infinity.")
     return G
+
+
+#: What usually makes a fitted teacher useless on the transfer set.
+_TEACHER_CAUSES = (
+    "It most likely sees other inputs than it was fitted on, e.g. a Pipeline step in "
+    "front of BDistilClassifier (a StandardScaler) that the teacher was not fitted "
+    "behind: the teacher receives what BDistilClassifier receives, so put such steps "
+    "inside the teacher (one fitted pipeline) or fit the teacher behind them; or it is "
+    "not trained (a torch module straight from its constructor)."
+)
+
+
+def check_teacher_quality(teacher, G, codes, stacklevel=2):
+    """Warn when the teacher's logits ``G`` look useless on the transfer set.
+
+    With labels (``codes``, indices into the classes): the teacher is right no
+    more often than always answering the most frequent label. Without: it
+    answers one class for every row. Either is what a teacher fed inputs it
+    was not fitted on (or an untrained module) does, and distilling it gives a
+    model that scores the majority rate without another word.
+    """
+    n = G.shape[0]
+    if n < 2:
+        return
+    predicted = np.asarray(G).argmax(axis=1)
+    name = type(teacher).__name__
+    if codes is not None:
+        counts = np.bincount(codes, minlength=G.shape[1])
+        majority = counts.max() / n
+        accuracy = float((predicted == codes).mean())
+        if majority < 1.0 and accuracy <= majority:
+            warnings.warn(
+                f"The teacher ({name}) is right on {accuracy:.1%} of the {n} labelled "
+                f"transfer rows, no better than always answering the most frequent label "
+                f"({majority:.1%}). {_TEACHER_CAUSES}", UserWarning, stacklevel=stacklevel)
+    elif len(np.unique(predicted)) == 1 and G.shape[1] >= 2:
+        warnings.warn(
+            f"The teacher ({name}) answers the same class for all {n} transfer rows. "
+            f"{_TEACHER_CAUSES}", UserWarning, stacklevel=stacklevel)
 
 
 def check_classes(teacher, n_outputs, y, classes=None):

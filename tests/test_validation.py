@@ -1,5 +1,7 @@
 """Bad input gets a clear error naming the problem."""
 
+import warnings
+
 import numpy as np
 import pytest
 import torch
@@ -8,7 +10,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
 
 from conftest import FAST
-from sklearn_bdistil import BDistilClassifier, MLPStudent
+from sklearn_bdistil import BDistilClassifier, EarlyStoppingWarning, MLPStudent
 
 
 @pytest.fixture
@@ -262,3 +264,45 @@ def test_fit_with_groups_holds_out_whole_groups(data, teacher, monkeypatch):
         y = teacher.predict(X)
         scores = cross_validate(routed, X, y, cv=GroupKFold(3), params={"groups": groups})
     assert len(scores["test_score"]) == 3
+
+
+def test_a_teacher_fed_inputs_it_was_not_fitted_on_is_a_warning():
+    """Pipeline(scaler, BDistilClassifier(FrozenEstimator(teacher fitted on raw X))):
+    the teacher sees scaled rows and answers one class; distilled silently, the model
+    would score the majority rate."""
+    from sklearn.datasets import load_breast_cancer
+    from sklearn.frozen import FrozenEstimator
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    X, y = load_breast_cancer(return_X_y=True)
+    raw = LogisticRegression(max_iter=5000).fit(X, y)
+    kwargs = dict(n_estimators=1, max_epochs=1, random_state=0)
+    wrong = make_pipeline(StandardScaler(),
+                          BDistilClassifier(FrozenEstimator(raw), [MLPStudent((4,))], **kwargs))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        with pytest.warns(UserWarning, match=r"no better than always answering the most "
+                                             r"frequent label \(62.7%\).*Pipeline step"):
+            wrong.fit(X, y)
+        with pytest.warns(UserWarning, match="answers the same class for all 569 transfer rows"):
+            wrong.fit(X)
+        # the teacher where it belongs: inside, behind its own scaler; no warning
+        right = make_pipeline(StandardScaler(), LogisticRegression(max_iter=500)).fit(X, y)
+        warnings.simplefilter("error", UserWarning)
+        warnings.simplefilter("ignore", EarlyStoppingWarning)  # a UserWarning too
+        BDistilClassifier(FrozenEstimator(right), [MLPStudent((4,))], **kwargs).fit(X, y)
+
+
+def test_an_untrained_torch_teacher_is_a_warning_when_labels_can_tell():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(int) + (X[:, 1] > 0.5)
+    torch.manual_seed(0)
+    untrained = torch.nn.Sequential(torch.nn.Linear(4, 3))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        with pytest.warns(UserWarning, match="not trained"):
+            BDistilClassifier(untrained, [MLPStudent((4,))], n_estimators=1, max_epochs=1,
+                              random_state=0).fit(X, y)
