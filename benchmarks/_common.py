@@ -17,7 +17,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from sklearn_bdistil import BDistilClassifier
-from sklearn_bdistil._cost import module_flops
+from sklearn_bdistil._cost import hgb_iteration_costs, module_flops
 from sklearn_bdistil._label_trained import label_trained_logits, module_logits, train_plain
 from sklearn_bdistil._teacher import teacher_logits
 from sklearn_bdistil.students import Conv1dStudent, MLPStudent
@@ -325,12 +325,13 @@ def torchensemble_boosted(factories, split, seed, params):
 def hgb_staged(split, seed, max_iter):
     """HistGradientBoostingClassifier, its staged predictions and a cost per stage.
 
-    Cost of one boosting iteration per row: for each of its trees (one per
-    class, one in all for two classes) the number of split nodes a row visits,
-    i.e. the training-sample-weighted mean depth of the tree's leaves (one
-    comparison each, counted as 1 FLOP), plus 1 addition for the leaf value.
-    Binning and the final softmax are not counted, like element-wise work in
-    the students' count.
+    Cost of one boosting iteration per row, as the library counts an HGB
+    teacher (:func:`sklearn_bdistil._cost.hgb_iteration_costs`): for each of
+    its trees (one per class, one in all for two classes) the number of split
+    nodes a row visits, i.e. the training-sample-weighted mean depth of the
+    tree's leaves (one comparison each, counted as 1 FLOP), plus 1 addition
+    for the leaf value. Binning and the final softmax are not counted, like
+    element-wise work in the students' count.
     """
     from sklearn.ensemble import HistGradientBoostingClassifier
     from threadpoolctl import threadpool_limits
@@ -340,14 +341,7 @@ def hgb_staged(split, seed, max_iter):
     # one OpenMP thread: on a shared 2-core machine its spinning threads were 7x slower
     with threadpool_limits(limits=1, user_api="openmp"):
         hgb.fit(split.X_train, split.y_train)
-    per_iter = []
-    for trees in hgb._predictors:
-        cost = 0.0
-        for tree in trees:
-            nodes = tree.nodes
-            leaves = nodes[nodes["is_leaf"] == 1]
-            cost += float((leaves["count"] * leaves["depth"]).sum() / leaves["count"].sum()) + 1
-        per_iter.append(cost)
+    per_iter = hgb_iteration_costs(hgb)
     preds = list(hgb.staged_predict(split.X_test))
     return hgb, np.cumsum(per_iter), preds
 

@@ -165,8 +165,10 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         Rows per batch when computing teacher logits and predictions.
     teacher_cost : float or None, default=None
         The teacher's FLOPs per row, where they cannot be counted
-        automatically (counted for torch modules, skorch nets and
-        ``MLPClassifier``).
+        automatically. Counted for torch modules, skorch nets,
+        ``MLPClassifier``, scikit-learn's trees, forests and (hist) gradient
+        boosting (1 FLOP per comparison on a row's expected path), linear
+        models, kernel SVMs, k-nearest neighbours and Gaussian naive Bayes.
     classes : array-like of shape (n_classes,), default=None
         Labels of the teacher's outputs, in output order, for a teacher
         without ``classes_`` (a torch module, a skorch ``NeuralNet``, or
@@ -253,7 +255,8 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         Measured seconds per row of each stage on the CPU of the fitting
         machine, at batch size 1 (column 0) and 1024 (column 1).
     teacher_cost_ : float or None
-        FLOPs per row of the teacher.
+        FLOPs per row of the teacher (``teacher_cost``, or counted; see
+        there); ``None`` for a teacher of a kind that cannot be counted.
 
     See Also
     --------

@@ -10,13 +10,14 @@ Latency is measured, not counted: see :func:`module_latency`.
 import statistics
 import time
 
+import numpy as np
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from sklearn_bdistil._modes import eval_mode, module_placement
 
-__all__ = ["module_flops", "module_latency", "module_params", "stage_flops", "stage_latency",
-           "stage_params", "teacher_flops"]
+__all__ = ["hgb_iteration_costs", "module_flops", "module_latency", "module_params",
+           "stage_flops", "stage_latency", "stage_params", "teacher_flops", "tree_comparisons"]
 
 
 @torch.no_grad()
@@ -82,12 +83,94 @@ def _mlp_classifier_flops(mlp):
     return float(sum(2 * w.shape[0] * w.shape[1] for w in mlp.coefs_))
 
 
+def tree_comparisons(tree):
+    """Expected comparisons per row of a fitted scikit-learn ``tree_``.
+
+    The depth of the leaf a row reaches, averaged over the leaves weighted by
+    the training samples that reached them: one comparison per split node on
+    the row's path.
+    """
+    left, right = tree.children_left, tree.children_right
+    depth = np.zeros(tree.node_count)
+    for node in range(tree.node_count):  # a parent's id is below its children's
+        if left[node] != -1:
+            depth[left[node]] = depth[right[node]] = depth[node] + 1
+    leaves = left == -1
+    weight = tree.weighted_n_node_samples[leaves]
+    return float((depth[leaves] * weight).sum() / weight.sum())
+
+
+def hgb_iteration_costs(hgb):
+    """FLOPs per row of each boosting iteration of a fitted HistGradientBoosting model.
+
+    Per tree (one per class; one in all for two classes or regression): the
+    split nodes a row visits (the leaves' depths weighted by their training
+    counts), 1 FLOP per comparison, plus 1 addition of the leaf value.
+    Binning the features and the final link are not counted.
+    """
+    costs = []
+    for trees in hgb._predictors:
+        cost = 0.0
+        for tree in trees:
+            leaves = tree.nodes[tree.nodes["is_leaf"] == 1]
+            cost += float((leaves["count"] * leaves["depth"]).sum() / leaves["count"].sum()) + 1
+        costs.append(cost)
+    return np.asarray(costs)
+
+
+def _sklearn_flops(model, n_features_in):
+    """FLOPs per row of a fitted scikit-learn classifier of a family we can count, or None.
+
+    Trees count 1 FLOP per comparison on a row's expected path (see
+    :func:`tree_comparisons`), plus the additions that combine trees: one per
+    boosted tree, one per class per tree of a forest (averaging the leaves'
+    class probabilities). Linear models count 2 FLOPs per coefficient (a
+    multiply-add, as the students' matrix products). Kernel SVMs count, per
+    support vector, the kernel (2 per feature for a linear kernel, 3 per
+    feature otherwise) and the dual coefficients' multiply-adds; k-nearest
+    neighbours a brute-force distance to every training row (3 per feature);
+    Gaussian naive Bayes 4 per feature and class. Element-wise links (sigmoid,
+    softmax, exp) are not counted, as for the students.
+    """
+    from sklearn import ensemble, naive_bayes, neighbors, svm, tree
+
+    if isinstance(model, (ensemble.HistGradientBoostingClassifier,
+                          ensemble.HistGradientBoostingRegressor)):
+        return float(hgb_iteration_costs(model).sum())
+    if isinstance(model, (ensemble.GradientBoostingClassifier,
+                          ensemble.GradientBoostingRegressor)):
+        return float(sum(tree_comparisons(t.tree_) + 1 for t in model.estimators_.ravel()))
+    if isinstance(model, (ensemble.RandomForestClassifier, ensemble.ExtraTreesClassifier,
+                          ensemble.RandomForestRegressor, ensemble.ExtraTreesRegressor)):
+        outputs = int(np.prod(model.estimators_[0].tree_.value.shape[1:]))
+        return float(sum(tree_comparisons(t.tree_) + outputs for t in model.estimators_))
+    if isinstance(model, (tree.DecisionTreeClassifier, tree.ExtraTreeClassifier,
+                          tree.DecisionTreeRegressor, tree.ExtraTreeRegressor)):
+        return tree_comparisons(model.tree_)
+    if isinstance(model, (svm.SVC, svm.NuSVC)):
+        per_vector = (2 if model.kernel == "linear" else 3) * n_features_in
+        n_vectors = model.support_vectors_.shape[0]
+        return float(n_vectors * per_vector + 2 * model.dual_coef_.size)
+    if isinstance(model, neighbors.KNeighborsClassifier):
+        return float(3 * model.n_samples_fit_ * n_features_in)
+    if isinstance(model, naive_bayes.GaussianNB):
+        return float(4 * model.theta_.size)
+    coef = getattr(model, "coef_", None)
+    if isinstance(coef, np.ndarray) and coef.ndim in (1, 2) and coef.size:
+        # LogisticRegression, SGDClassifier, RidgeClassifier, LinearSVC, LDA, Perceptron ...
+        return float(2 * coef.size)
+    return None
+
+
 def teacher_flops(teacher, n_features_in):
     """FLOPs per row of a teacher, or ``None`` where they cannot be computed.
 
-    Counted for torch modules, skorch nets and scikit-learn's
-    ``MLPClassifier``, also inside a ``FrozenEstimator`` or as the last step of
-    a ``Pipeline`` (whose earlier steps are not counted). A module whose input
+    Counted for torch modules, skorch nets, scikit-learn's ``MLPClassifier``,
+    tree models (decision trees, random and extra forests, gradient boosting,
+    HistGradientBoosting), linear models, kernel SVMs, k-nearest neighbours
+    and Gaussian naive Bayes (see :func:`_sklearn_flops` for what each
+    counts); also inside a ``FrozenEstimator`` or as the last step of a
+    ``Pipeline`` (whose earlier steps are not counted). A module whose input
     width is unknown (the last step of a pipeline that changes the width) or
     whose forward pass fails on a zero row is not counted.
     """
@@ -116,6 +199,11 @@ def teacher_flops(teacher, n_features_in):
         try:
             return module_flops(module, n_features_in)
         except Exception:  # an input layout we cannot guess: leave it uncounted
+            return None
+    if type(teacher).__module__.startswith("sklearn."):
+        try:
+            return _sklearn_flops(teacher, n_features_in)
+        except AttributeError:  # not fitted: nothing to count
             return None
     return None
 

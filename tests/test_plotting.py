@@ -1,5 +1,6 @@
 import numpy as np
 import pytest
+from sklearn.base import BaseEstimator, ClassifierMixin
 
 matplotlib = pytest.importorskip("matplotlib")
 matplotlib.use("Agg")
@@ -35,11 +36,27 @@ def test_from_estimator_draws_accuracy_and_agreement(data, teacher):
     plt.close("all")
 
 
+class _Uncounted(ClassifierMixin, BaseEstimator):
+    """A classifier from outside scikit-learn (nearest class mean)."""
+
+    def fit(self, X, y):
+        self.classes_ = np.unique(y)
+        self.means_ = np.stack([X[y == c].mean(axis=0) for c in self.classes_])
+        return self
+
+    def predict_proba(self, X):
+        d = -((np.asarray(X)[:, None, :] - self.means_[None]) ** 2).sum(axis=2)
+        e = np.exp(d - d.max(axis=1, keepdims=True))
+        return e / e.sum(axis=1, keepdims=True)
+
+
 def test_without_teacher_cost_the_axis_is_flops(data, teacher):
     import matplotlib.pyplot as plt
 
     X, y = data
-    clf = BDistilClassifier(teacher, [MLPStudent((4,))], **FAST).fit(X)
+    # a teacher whose FLOPs are not counted: not a family teacher_flops knows
+    clf = BDistilClassifier(_Uncounted().fit(X, y), [MLPStudent((4,))], **FAST).fit(X)
+    assert clf.teacher_cost_ is None
     disp = CostCurveDisplay.from_estimator(clf, X, y, show_agreement=False)
     assert disp.agreement_line_ is None
     np.testing.assert_allclose(disp.line_.get_xdata(), clf.cumulative_costs_)

@@ -182,7 +182,45 @@ def test_teacher_flops_of_mlp_classifier_also_wrapped(data):
     assert teacher_flops(mlp, 8) == expected
     assert teacher_flops(FrozenEstimator(mlp), 8) == expected
     assert teacher_flops(make_pipeline(StandardScaler(), mlp).fit(X, y), 8) == expected
-    assert teacher_flops(LogisticRegression().fit(X, y), 8) is None
+    assert teacher_flops(LogisticRegression().fit(X, y), 8) == 2 * 8 * 3
+
+
+def test_teacher_flops_of_trees_linear_models_and_kernels(data):
+    """Trees: comparisons on a row's expected path; linear: a multiply-add per weight."""
+    from sklearn.ensemble import (
+        GradientBoostingClassifier,
+        HistGradientBoostingClassifier,
+        RandomForestClassifier,
+    )
+    from sklearn.svm import SVC, LinearSVC
+    from sklearn.tree import DecisionTreeClassifier
+
+    from sklearn_bdistil._cost import hgb_iteration_costs, tree_comparisons
+
+    X, y = data
+    # a stump: every row makes one comparison
+    stump = DecisionTreeClassifier(max_depth=1).fit(X, y)
+    assert teacher_flops(stump, 8) == tree_comparisons(stump.tree_) == 1.0
+    # a full tree: the leaves' depths weighted by the training rows that reach them
+    full = DecisionTreeClassifier(random_state=0).fit(X, y)
+    leaf = full.apply(X)
+    depth = full.decision_path(X).sum(axis=1).A1 - 1  # nodes on the path, less the leaf
+    assert leaf.size and teacher_flops(full, 8) == pytest.approx(depth.mean())
+    forest = RandomForestClassifier(n_estimators=4, bootstrap=False, random_state=0).fit(X, y)
+    paths = sum(tree_comparisons(t.tree_) for t in forest.estimators_)
+    assert teacher_flops(forest, 8) == pytest.approx(paths + 4 * 3)  # + averaging 3 classes
+    gb = GradientBoostingClassifier(n_estimators=5, random_state=0).fit(X, y)
+    assert teacher_flops(gb, 8) == pytest.approx(
+        sum(tree_comparisons(t.tree_) + 1 for t in gb.estimators_.ravel()))
+    hgb = HistGradientBoostingClassifier(max_iter=5, random_state=0).fit(X, y)
+    costs = hgb_iteration_costs(hgb)
+    assert costs.shape == (5,) and (costs > 3).all()  # 3 trees per iteration, each >= 1
+    assert teacher_flops(FrozenEstimator(hgb), 8) == pytest.approx(costs.sum())
+    assert teacher_flops(LinearSVC().fit(X, y), 8) == 2 * 8 * 3
+    svc = SVC().fit(X, y)
+    n_sv = svc.support_vectors_.shape[0]
+    assert teacher_flops(svc, 8) == n_sv * 3 * 8 + 2 * svc.dual_coef_.size
+    assert teacher_flops(DecisionTreeClassifier(), 8) is None  # unfitted: nothing to count
 
 
 def test_teacher_flops_of_a_pipeline_that_changes_the_width(data):
