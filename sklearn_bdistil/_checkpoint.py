@@ -23,7 +23,7 @@ import torch
 
 __all__ = ["StageRecord", "CheckpointDir"]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3  # 3: built-in students hold input statistics
 
 
 @dataclass

@@ -41,6 +41,7 @@ from sklearn_bdistil._validation import (
 )
 from sklearn_bdistil.exceptions import EarlyStoppingWarning, FitInterruptedWarning
 from sklearn_bdistil.students import MLPStudent
+from sklearn_bdistil.students._base import scaling_hint
 from sklearn_bdistil.students._connections import (
     CONNECTIONS,
     state_layout,
@@ -55,7 +56,16 @@ DEFAULT_STUDENTS = (MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,)))
 
 
 class _Stop(Exception):
-    """Raised inside a round to end the fit early, with the reason as message."""
+    """Raised inside a round to end the fit early, with the reason as message.
+
+    ``untrained``: the students did not learn enough (no class reached the
+    weak-learning edge, or rounds in a row kept no stage), where unscaled
+    inputs are a likely cause.
+    """
+
+    def __init__(self, message, untrained=False):
+        super().__init__(message)
+        self.untrained = untrained
 
 
 class _Interrupt(Exception):
@@ -217,7 +227,9 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         Seeds the validation split and one seed per student (initialisation
         and minibatch order).
     verbose : int, default=0
-        ``1`` prints one line per stage.
+        ``1`` prints a legend, then one line per stage (and why a round kept
+        no stage); ``2`` also shows a progress bar over each round's
+        training epochs (tqdm, in a notebook a widget).
 
     Attributes
     ----------
@@ -434,6 +446,8 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         checkpoint = self._open_checkpoint(previous, records, problem, split_seed)
 
         rejected, attempt, latency = 0, 0, {}
+        if self.verbose:
+            self._print_header(students)
 
         def keep():  # the fitted attributes from the stages so far, and the warm-start state
             self._set_fitted_stages(records, initial, X.shape[1], latency)
@@ -454,7 +468,8 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
                     if rejected >= self.n_iter_no_change:
                         raise _Stop(f"{rejected} rounds in a row kept no stage (a stage must "
                                     f"lower the {t.acceptance} distillation loss and train "
-                                    "to finite values; verbose=1 says why each was not kept)")
+                                    "to finite values; verbose=1 says why each was not kept)",
+                                    untrained=True)
                     continue
                 rejected = 0
                 record.rng_state = rng.get_state()
@@ -476,9 +491,10 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
                         raise _Interrupt(
                             f"stage_callback asked to stop after stage {len(records)}")
         except _Stop as stop:
+            hint = scaling_hint(students, X) if stop.untrained else ""
             warnings.warn(
                 f"Stopped after {len(records)} of {self.n_estimators} "
-                f"stages (round {attempt}): {stop}.", EarlyStoppingWarning,
+                f"stages (round {attempt}): {stop}{hint}.", EarlyStoppingWarning,
                 stacklevel=3,
             )
         except (KeyboardInterrupt, _Interrupt) as stop:
@@ -609,7 +625,7 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         else:
             raise _Stop(
                 f"no student class reached the weak-learning edge gamma={self.gamma} "
-                f"(last edge {e:.4f}); larger students may be needed"
+                f"(last edge {e:.4f}); larger students may be needed", untrained=True
             )
         t.level = level  # never back to a cheaper class
         f = out[0]
@@ -640,11 +656,20 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
             return float("nan")
         return float(distillation_loss(F.double(), G.double(), self.temperature))
 
+    def _print_header(self, students):
+        """The legend and the table's header, before the first round prints anything."""
+        self._name_width = max(7, *(len(repr(f)) for f in students))
+        print(f"edge: how well the stage's student fits what the ensemble still misses "
+              f"(kept from gamma={self.gamma}); step: the stage's weight\n"
+              "train/valid KD: the ensemble's distillation loss on the training / held-out "
+              "rows (a kept stage lowers the valid one)\n"
+              "cum FLOPs: per row, of the stages so far; time: seconds of the round")
+        print(f"{'stage':>5} {'student':<{self._name_width}} {'edge':>7} {'step':>7} "
+              f"{'train KD':>9} {'valid KD':>9} {'cum FLOPs':>10} {'time':>6}")
+
     def _print_stage(self, info):
-        if info["stage"] == 1:
-            print(f"{'stage':>5} {'student':<28} {'edge':>7} {'step':>7} "
-                  f"{'train KD':>9} {'valid KD':>9} {'cum FLOPs':>10} {'time':>6}")
-        print(f"{info['stage']:>5} {repr(info['student'])[:28]:<28} {info['edge']:>7.4f} "
+        width = getattr(self, "_name_width", 28)
+        print(f"{info['stage']:>5} {repr(info['student']):<{width}} {info['edge']:>7.4f} "
               f"{info['weight']:>7.3f} {info['train_loss']:>9.4f} {info['valid_loss']:>9.4f} "
               f"{info['cumulative_flops']:>10.0f} {info['seconds']:>5.1f}s")
 

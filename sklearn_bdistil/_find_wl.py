@@ -12,13 +12,13 @@ skorch criterion.
 import numpy as np
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import EpochTimer, PassthroughScoring
+from skorch.callbacks import Callback, EpochTimer, PassthroughScoring
 from skorch.hf import AccelerateMixin
 from torch import nn
 
 from sklearn_bdistil._loss import DistillationCriterion
 from sklearn_bdistil._modes import eval_mode, seeded
-from sklearn_bdistil.students._base import build_student
+from sklearn_bdistil.students._base import build_student, fit_input_scaling
 from sklearn_bdistil.students._connections import (
     check_connectable,
     make_connection,
@@ -123,6 +123,26 @@ class TensorBatchIterator:
                 yield self._rows(rows), self.y[rows]
 
 
+class EpochProgress(Callback):
+    """A tqdm progress bar over one round's training epochs, with the last loss."""
+
+    def __init__(self, description):
+        self.description = description
+
+    def on_train_begin(self, net, **kwargs):
+        from tqdm.auto import tqdm  # a dependency of skorch
+
+        self.bar_ = tqdm(total=net.max_epochs, desc=self.description, unit="epoch",
+                         leave=False)
+
+    def on_epoch_end(self, net, **kwargs):
+        self.bar_.set_postfix(loss=f"{net.history[-1, 'train_loss']:.4f}", refresh=False)
+        self.bar_.update(1)
+
+    def on_train_end(self, net, **kwargs):
+        self.bar_.close()
+
+
 class FindWLNet(NeuralNet):
     """skorch net for one FIND_WL round; remembers whether it was interrupted.
 
@@ -189,7 +209,7 @@ class AcceleratedFindWLNet(AccelerateMixin, FindWLNet):
 
 def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
                   optimizer, temperature, barrier_strength, barrier_delta,
-                  device, epoch_rows=None, accelerator=None):
+                  device, epoch_rows=None, accelerator=None, progress=None):
     """Train ``module`` on the FIND_WL objective; return the skorch net.
 
     Parameters
@@ -209,6 +229,8 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         ``accelerate launch``, mixed precision) and each process trains on its
         shard of every batch. ``X`` and ``targets`` must already be on
         ``accelerator.device``.
+    progress : str or None, default=None
+        Show a progress bar over the epochs, with this description.
 
     Returns
     -------
@@ -240,6 +262,7 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         train_split=None,
         predict_nonlinearity=None,
         verbose=0,
+        callbacks=None if progress is None else [("progress", EpochProgress(progress))],
         **kwargs,
     )
     held = _accelerator_lists(accelerator)
@@ -302,6 +325,8 @@ def find_wl(estimator, factory, t, targets, previous, seed):
     for lr in (est.lr, est.lr / 10):
         student, connection = build_stage(factory, n_features, len(est.classes_),
                                           est.connection, previous, seed)
+        # built-in students scale their inputs: statistics of the training rows as given
+        fit_input_scaling(student, t.X[:t.n_given], cache=t.scaling_cache)
         module = (student if connection is None
                   else ConnectedTrainer(student, connection, n_features))
         net = train_student(
@@ -310,6 +335,7 @@ def find_wl(estimator, factory, t, targets, previous, seed):
             optimizer=est.optimizer, temperature=est.temperature,
             barrier_strength=est.barrier_strength, barrier_delta=est.barrier_delta,
             device=t.X.device, epoch_rows=t.epoch_rows, accelerator=est.accelerator,
+            progress=f"{factory!r}" if est.verbose >= 2 else None,
         )
         if net.interrupted_:
             raise KeyboardInterrupt

@@ -10,7 +10,7 @@ import torch
 from torch.nn import functional as F
 
 from sklearn_bdistil._find_wl import forward_in_batches
-from sklearn_bdistil.students._base import build_student
+from sklearn_bdistil.students._base import build_student, fit_input_scaling
 
 __all__ = ["label_trained_logits", "module_logits", "train_plain"]
 
@@ -18,6 +18,7 @@ __all__ = ["label_trained_logits", "module_logits", "train_plain"]
 def train_plain(module, X, target, loss, *, epochs, batch_size, lr, seed):
     """Train ``module`` on ``loss(module(X), target)`` with Adam; returns it in eval mode."""
     X = torch.as_tensor(X, dtype=torch.float32)
+    fit_input_scaling(module, X)  # as the fit does for the built-in students
     target = torch.as_tensor(target)
     gen = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam(module.parameters(), lr=lr)

@@ -1,6 +1,6 @@
 """The transfer set of one fit, resident on the training device, and its running sums."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -19,7 +19,9 @@ class Transfer:
     connected (``None`` before the first stage or without connections);
     ``level``: index of the current student class on the escalation ladder;
     ``n_given``: training rows as given, before the transfer set was enlarged
-    (the enlarged rows follow them in ``X``).
+    (the enlarged rows follow them in ``X``); ``scaling_cache``: the input
+    statistics the students' :class:`~sklearn_bdistil.students.Standardize`
+    layers get, computed once per fit.
     """
 
     X: torch.Tensor
@@ -33,6 +35,7 @@ class Transfer:
     Sv: torch.Tensor = None
     level: int = 0
     n_given: int = None
+    scaling_cache: dict = field(default_factory=dict)
 
     @classmethod
     def on_device(cls, X, G, train, valid, device, connected, extra=None):

@@ -226,12 +226,40 @@ def test_interrupted_fit_keeps_the_completed_stages(data, teacher):
     assert len(list(clf.staged_predict(X))) == 2
 
 
-def test_verbose_prints_a_stage_table(data, teacher, capsys):
+class _Flat(nn.Module):
+    """Outputs zeros whatever it learns: its edge is 0, below any positive gamma."""
+
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(1))
+        self.n_out = n_out
+
+    def forward(self, x):
+        return x.new_zeros(x.shape[0], self.n_out) * self.w
+
+
+def test_verbose_prints_a_legend_then_the_header_then_full_student_names(data, teacher,
+                                                                          capsys):
     X, _ = data
-    BDistilClassifier(teacher, [MLPStudent((4,))], verbose=1, **FAST).fit(X)
-    out = capsys.readouterr().out
-    assert "edge" in out and "valid KD" in out
-    assert len([line for line in out.splitlines() if line.strip()[:1].isdigit()]) >= 1
+    long_name = MLPStudent((4,), activation="tanh", dropout=0.1)
+    BDistilClassifier(teacher, [_Flat, long_name], verbose=1,
+                      **{**FAST, "gamma": 0.01}).fit(X)
+    lines = capsys.readouterr().out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.lstrip().startswith("stage"))
+    escalation = next(i for i, line in enumerate(lines) if "escalating" in line)
+    assert header < escalation  # the header comes first, whatever prints in round 1
+    assert any(line.startswith("edge:") for line in lines[:header])  # the legend explains
+    assert "train/valid KD" in "".join(lines[:header])
+    stages = [line for line in lines if line.strip()[:1].isdigit()]
+    assert stages and all(repr(long_name) in line for line in stages)  # never cut
+    assert repr(MLPStudent()) == "MLPStudent(hidden_sizes=(16,))"  # the width, always
+
+
+def test_verbose_2_shows_a_progress_bar_per_round(data, teacher, capsys):
+    X, _ = data
+    BDistilClassifier(teacher, [MLPStudent((4,))], verbose=2, **FAST).fit(X)
+    err = capsys.readouterr().err
+    assert "MLPStudent(hidden_sizes=(4,))" in err and "epoch" in err
 
 
 def test_fit_without_validation_uses_the_training_loss(data, teacher):

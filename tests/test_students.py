@@ -86,3 +86,83 @@ def test_build_student_rejects_bad_factories():
         build_student(lambda n_in, n_out: nn.Linear(n_in, n_out + 1), 4, 2, seed=0)
     with pytest.raises(ValueError, match="failed on a batch"):
         build_student(lambda n_in, n_out: nn.Linear(n_in + 1, n_out), 4, 2, seed=0)
+
+
+def test_input_statistics_per_column_and_per_channel():
+    import numpy as np
+
+    from sklearn_bdistil.students._base import input_statistics
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(loc=[5.0, -3.0, 0.0, 100.0], scale=[2.0, 0.1, 1.0, 50.0], size=(500, 4))
+    X[:, 2] = 7.0  # a constant column: centred, not divided by zero
+    mean, inv = input_statistics(torch.as_tensor(X, dtype=torch.float32), batch_size=64)
+    np.testing.assert_allclose(mean, X.mean(axis=0), rtol=1e-5)
+    np.testing.assert_allclose(inv[[0, 1, 3]], 1 / X[:, [0, 1, 3]].std(axis=0), rtol=1e-4)
+    assert inv[2] == 1.0
+    # two channels of two time steps, channel-major: pooled per channel
+    mean, inv = input_statistics(torch.as_tensor(X, dtype=torch.float32), n_groups=2)
+    np.testing.assert_allclose(mean, np.repeat([X[:, :2].mean(), X[:, 2:].mean()], 2), rtol=1e-5)
+    np.testing.assert_allclose(inv, np.repeat(1 / np.array([X[:, :2].std(), X[:, 2:].std()]), 2),
+                               rtol=1e-4)
+    with pytest.raises(ValueError, match="do not split into 3 equal groups"):
+        input_statistics(torch.zeros(3, 4), n_groups=3)
+
+
+@pytest.mark.parametrize("factory, n_features, groups", [
+    (MLPStudent((4,)), 6, None), (Conv1dStudent(n_channels=2, kernel_size=3), 16, 2),
+    (Conv2dStudent(n_channels=1), 16, 1)])
+def test_built_in_students_standardise_their_inputs_unless_told_not_to(factory, n_features,
+                                                                        groups):
+    from sklearn_bdistil.students import Standardize
+    from sklearn_bdistil.students._base import fit_input_scaling
+
+    net = build_student(factory, n_features, 3, seed=0)
+    assert isinstance(net.scaling, Standardize) and net.scaling.n_groups == groups
+    X = 100 + 30 * torch.randn(200, n_features)
+    fit_input_scaling(net, X)
+    scaled = net.scaling(X)
+    assert scaled.mean().abs() < 1e-3 and (scaled.std() - 1).abs() < 0.05
+    # the statistics are buffers: saved with the module
+    assert {"scaling.mean", "scaling.inv_std"} <= set(net.state_dict())
+    plain = build_student(clone(factory).set_params(standardize=False), n_features, 3, seed=0)
+    assert plain.scaling is None
+    with pytest.raises(TypeError, match="standardize must be True or False"):
+        build_student(clone(factory).set_params(standardize="yes"), n_features, 3, seed=0)
+
+
+def test_a_student_net_pickled_before_scaling_existed_still_runs():
+    import pickle
+
+    net = build_student(MLPStudent((4,)), 5, 3, seed=0)
+    del net._modules["scaling"]  # as a StudentNet pickled by an earlier version
+    loaded = pickle.loads(pickle.dumps(net))
+    assert loaded.scaling is None and loaded(torch.zeros(2, 5)).shape == (2, 3)
+
+
+def test_raw_features_far_from_unit_scale_fit_like_standardised_ones():
+    """Wine with raw features (columns from 0.1 to 1000): students that scale their
+    inputs learn; without, the fit stops and the warning points at the scaling."""
+    import warnings
+
+    import numpy as np
+    from sklearn.datasets import load_wine
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from sklearn_bdistil import BDistilClassifier, EarlyStoppingWarning
+
+    X, y = load_wine(return_X_y=True)
+    teacher = make_pipeline(StandardScaler(), LogisticRegression()).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        clf = BDistilClassifier(teacher, [MLPStudent((8,))], n_estimators=3, max_epochs=20,
+                                random_state=0).fit(X, y)
+    assert clf.score(X, y) > 0.95
+    # statistics of the training rows: the whole set comes out near unit scale
+    Z = clf.estimators_[0].scaling(torch.as_tensor(X, dtype=torch.float32)).numpy()
+    assert (np.abs(Z.mean(axis=0)) < 0.5).all() and (np.abs(Z.std(axis=0) - 1) < 0.5).all()
+    with pytest.warns(EarlyStoppingWarning, match="far from unit scale"):
+        BDistilClassifier(teacher, [MLPStudent((8,), standardize=False)], n_estimators=10,
+                          max_epochs=5, random_state=0).fit(X, y)

@@ -3,10 +3,12 @@
 from torch import nn
 
 from sklearn_bdistil.students._base import (
+    Standardize,
     StudentFactory,
     StudentNet,
     _activation,
     _conv_arguments,
+    _flag,
     _Unflatten,
 )
 
@@ -29,6 +31,11 @@ class Conv1dStudent(StudentFactory):
     kernel_size : int, default=5
     stride : int, default=2
     activation : {"relu", "tanh", "gelu"}, default="relu"
+    standardize : bool, default=True
+        Scale each input channel to zero mean and unit variance with the
+        statistics of the fit's training rows (pooled over the channel's
+        time steps), inside the module, so prediction and every export use them.
+        ``False``: the rows as given.
 
     Examples
     --------
@@ -39,13 +46,16 @@ class Conv1dStudent(StudentFactory):
     torch.Size([2, 4])
     """
 
+    _shown = ("n_channels", "n_filters")
+
     def __init__(self, n_channels, n_filters=(8,), kernel_size=5, stride=2,
-                 activation="relu"):
+                 activation="relu", standardize=True):
         self.n_channels = n_channels
         self.n_filters = n_filters
         self.kernel_size = kernel_size
         self.stride = stride
         self.activation = activation
+        self.standardize = standardize
 
     def build(self, n_features_in, n_classes):
         c, filters, kernel, stride = _conv_arguments(self)
@@ -65,4 +75,6 @@ class Conv1dStudent(StudentFactory):
             layers += [nn.Conv1d(c, f, kernel, stride=stride), _activation(self.activation)]
             c, width = f, (width - kernel) // stride + 1
         layers += [nn.AdaptiveAvgPool1d(1), nn.Flatten()]
-        return StudentNet(nn.Sequential(*layers), nn.Linear(c, n_classes))
+        scaling = (Standardize(n_features_in, n_groups=self.n_channels)
+                   if _flag("standardize", self.standardize) else None)
+        return StudentNet(nn.Sequential(*layers), nn.Linear(c, n_classes), scaling)

@@ -5,10 +5,12 @@ import math
 from torch import nn
 
 from sklearn_bdistil.students._base import (
+    Standardize,
     StudentFactory,
     StudentNet,
     _activation,
     _conv_arguments,
+    _flag,
     _positive_int,
     _Unflatten,
 )
@@ -33,6 +35,11 @@ class Conv2dStudent(StudentFactory):
     kernel_size : int, default=3
     stride : int, default=2
     activation : {"relu", "tanh", "gelu"}, default="relu"
+    standardize : bool, default=True
+        Scale each input channel to zero mean and unit variance with the
+        statistics of the fit's training rows (pooled over the channel's
+        pixels), inside the module, so prediction and every export use them.
+        ``False``: the rows as given.
 
     Examples
     --------
@@ -43,14 +50,17 @@ class Conv2dStudent(StudentFactory):
     torch.Size([3, 10])
     """
 
+    _shown = ("n_channels", "n_filters")
+
     def __init__(self, n_channels=1, height=None, n_filters=(8,), kernel_size=3, stride=2,
-                 activation="relu"):
+                 activation="relu", standardize=True):
         self.n_channels = n_channels
         self.height = height
         self.n_filters = n_filters
         self.kernel_size = kernel_size
         self.stride = stride
         self.activation = activation
+        self.standardize = standardize
 
     def build(self, n_features_in, n_classes):
         c, filters, kernel, stride = _conv_arguments(self)
@@ -73,4 +83,6 @@ class Conv2dStudent(StudentFactory):
                        _activation(self.activation)]
             c = f
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-        return StudentNet(nn.Sequential(*layers), nn.Linear(c, n_classes))
+        scaling = (Standardize(n_features_in, n_groups=self.n_channels)
+                   if _flag("standardize", self.standardize) else None)
+        return StudentNet(nn.Sequential(*layers), nn.Linear(c, n_classes), scaling)
