@@ -84,7 +84,9 @@ def test_export_needs_a_fitted_ensemble_with_stages(fitted):
 
 
 @pytest.mark.parametrize("connection", ["none", "lstm", "dense"])
-def test_torch_module_can_be_scripted(connection):
+def test_torch_module_exports_with_torch_export(connection):
+    """torch.export (what ONNX, ExecuTorch and AOTInductor build on), not the
+    deprecated torch.jit.script: the exported program matches the eager module."""
     from sklearn.datasets import make_classification
     from sklearn.linear_model import LogisticRegression
 
@@ -95,19 +97,39 @@ def test_torch_module_can_be_scripted(connection):
                                       MLPStudent((6,))],
                             connection=connection, **FAST).fit(X)
     module = to_torch(clf)
-    scripted = torch.jit.script(module)
     x = torch.as_tensor(X, dtype=torch.float32)
+    batch = torch.export.Dim("batch")
+    program = torch.export.export(module, (x[:2],), dynamic_shapes={"x": {0: batch}})
     with torch.no_grad():
-        eager, out = module(x), scripted(x)
+        eager, out = module(x), program.module()(x)
     assert out.shape == (clf.n_estimators_, len(X), 3)
-    torch.testing.assert_close(out, eager, rtol=0, atol=0)
-    # a scripted prefix export works too
-    with torch.no_grad():
-        prefix = torch.jit.script(to_torch(clf, n_stages=1))(x)
-    torch.testing.assert_close(prefix, eager[:1], rtol=0, atol=0)
+    torch.testing.assert_close(out, eager, rtol=1e-6, atol=1e-6)
+    # a prefix export works too
+    prefix = torch.export.export(to_torch(clf, n_stages=1), (x[:2],),
+                                 dynamic_shapes={"x": {0: batch}}).module()(x)
+    torch.testing.assert_close(prefix, eager[:1], rtol=1e-6, atol=1e-6)
 
 
 def test_torch_module_needs_one_connection_per_student():
     students = [torch.nn.Linear(4, 3), torch.nn.Linear(4, 3)]
     with pytest.raises(ValueError, match="one connection"):
         StagedEnsembleModule(students, [1.0, 1.0], connections=[None])
+
+
+def test_onnx_export_says_nothing_that_is_not_the_users_business(tmp_path, caplog, recwarn):
+    """No 'torchvision is not installed' log lines, no torch-internal FutureWarning."""
+    import logging
+
+    pytest.importorskip("onnxscript")
+    from sklearn.datasets import make_classification
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = make_classification(n_samples=80, n_features=6, n_informative=4, n_classes=3,
+                               random_state=0)
+    clf = BDistilClassifier(LogisticRegression(max_iter=500).fit(X, y), [MLPStudent((4,))],
+                            **FAST).fit(X)
+    recwarn.clear()
+    with caplog.at_level(logging.WARNING):
+        to_onnx(clf, tmp_path / "m.onnx")
+    assert not [r for r in caplog.records if "torchvision" in r.getMessage()]
+    assert not [w for w in recwarn if issubclass(w.category, (FutureWarning, DeprecationWarning))]

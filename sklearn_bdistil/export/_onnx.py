@@ -7,7 +7,10 @@ every stage, so a runtime can read any prefix (and stop evaluating students
 once its budget is spent, by running a prefix export).
 """
 
+import contextlib
 import copy
+import logging
+import warnings
 
 import torch
 from sklearn.utils.validation import check_is_fitted
@@ -29,8 +32,8 @@ class _NoConnection(nn.Module):
 class StagedEnsembleModule(nn.Module):
     """``x -> stack([F_1(x), ..., F_k(x)])``, the cumulative logits of each stage.
 
-    The module can be compiled with :func:`torch.jit.script` as well as
-    exported with :func:`torch.export.export` and :func:`torch.onnx.export`.
+    The module exports with :func:`torch.export.export` and
+    :func:`torch.onnx.export`.
 
     Parameters
     ----------
@@ -168,14 +171,31 @@ def to_onnx(estimator, path, n_stages=None, opset_version=None):
     module = to_torch(estimator, n_stages)
     example = torch.zeros(2, estimator.n_features_in_)
     batch = torch.export.Dim("batch")
-    program = torch.onnx.export(
-        module, (example,), input_names=["input"], output_names=["stage_logits"],
-        dynamic_shapes={"x": {0: batch}}, opset_version=opset_version, dynamo=True,
-        verbose=False,
-    )
+    with _quiet_exporter():
+        program = torch.onnx.export(
+            module, (example,), input_names=["input"], output_names=["stage_logits"],
+            dynamic_shapes={"x": {0: batch}}, opset_version=opset_version, dynamo=True,
+            verbose=False,
+        )
     program.save(str(path))
     _check_written(path, opset_version)
     return path
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """Silence what torch's exporter says that is not the user's business: that
+    torchvision's operators (never in an ensemble) are skipped when torchvision
+    is not installed, and torch's internal deprecation of ``LeafSpec``."""
+    logger = logging.getLogger("torch.onnx._internal.exporter._registration")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=r".*LeafSpec", category=FutureWarning)
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def _check_written(path, opset_version):
