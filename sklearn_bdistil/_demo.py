@@ -114,8 +114,11 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
         f"({time.perf_counter() - start:.0f}s)")
 
     start = time.perf_counter()
-    students = [Conv1dStudent(n_channels=data.n_channels, n_filters=(8, 16)),
-                Conv1dStudent(n_channels=data.n_channels, n_filters=(16, 16))]
+    # the channels are standardised above, for the teacher too: the students'
+    # own scaling layer would only repeat it
+    students = [Conv1dStudent(n_channels=data.n_channels, n_filters=(8, 16), standardize=False),
+                Conv1dStudent(n_channels=data.n_channels, n_filters=(16, 16),
+                              standardize=False)]
     # each student reads the previous one's features through an LSTM cell: on
     # this data it lifts the staged curve (docs/connections.md)
     # fit with the labels: label_weight mixes them into the target of every round. With

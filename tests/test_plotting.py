@@ -127,7 +127,32 @@ def test_displays_on_one_ax_share_a_unit_and_keep_their_labels():
     # a second display without agreement keeps the y label; the teacher line is drawn once
     CostCurveDisplay([15, 30], [0.75, 0.85], teacher_cost=100, teacher_accuracy=0.92,
                      name="b").plot(ax=ax)
-    assert ax.get_ylabel() == "accuracy / agreement"
+    assert ax.get_ylabel() == "accuracy"
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels.count("teacher accuracy") == 1 and "b" in labels
+    assert "a (agreement with teacher)" in labels  # one legend for both y axes
+    plt.close("all")
+
+
+def test_agreement_has_its_own_axis_and_the_legend_covers_no_curve():
+    """On one y axis agreement (near 1) squashed the accuracy curve; a legend inside
+    the axes covered the curve's last stages and the teacher line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    disp = CostCurveDisplay([10, 20, 30, 40], [0.70, 0.76, 0.79, 0.80],
+                            agreement=[0.90, 0.95, 0.98, 0.99], teacher_cost=100,
+                            teacher_accuracy=0.79, name="b-distil").plot()
+    assert disp.agreement_ax_ is not None and disp.agreement_ax_ is not disp.ax_
+    assert disp.agreement_line_.axes is disp.agreement_ax_ and disp.line_.axes is disp.ax_
+    low, high = disp.ax_.get_ylim()
+    assert high - low < 0.2  # the accuracy's own range, not stretched to the agreement
+    disp.figure_.canvas.draw()
+    legend = disp.ax_.get_legend().get_window_extent()
+    axes = disp.ax_.get_window_extent()
+    assert legend.y1 <= axes.y0  # below the axes, over nothing
+    fig_box = disp.figure_.bbox
+    assert legend.y0 >= fig_box.y0 - 1  # and inside the figure
     plt.close("all")

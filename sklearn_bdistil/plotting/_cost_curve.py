@@ -45,6 +45,9 @@ class CostCurveDisplay:
     ----------
     line_ : matplotlib Line2D
     agreement_line_ : matplotlib Line2D or None
+        Drawn dashed on its own y axis, on the right.
+    agreement_ax_ : matplotlib Axes or None
+        That axis (``ax_.twinx()``, shared by the displays drawn on ``ax_``).
     ax_ : matplotlib Axes
     figure_ : matplotlib Figure
 
@@ -152,7 +155,8 @@ class CostCurveDisplay:
         """
         plt = _pyplot()
         if ax is None:
-            _, ax = plt.subplots()
+            # constrained: the legend below the axes stays inside the figure
+            _, ax = plt.subplots(layout="constrained")
         xlabel = (_RELATIVE_LABEL if self.teacher_cost is not None else _FLOPS_LABEL)
         if {ax.get_xlabel(), xlabel} == {_RELATIVE_LABEL, _FLOPS_LABEL}:
             raise ValueError(
@@ -162,14 +166,20 @@ class CostCurveDisplay:
         x = self.cost if self.teacher_cost is None else self.cost / self.teacher_cost
         label = kwargs.pop("label", None) or name or self.name or "accuracy"
         (self.line_,) = ax.plot(x, self.accuracy, marker=marker, label=label, **kwargs)
-        self.agreement_line_ = None
+        self.agreement_line_ = self.agreement_ax_ = None
         if self.agreement is not None:
+            # its own y axis (right): on the accuracy's, the two ranges squash each other
+            twin = getattr(ax, "_bdistil_agreement_ax", None)
+            if twin is None:
+                twin = ax._bdistil_agreement_ax = ax.twinx()
+                twin.set_ylabel("agreement with the teacher (dashed)")
             shared = {k: v for k, v in kwargs.items()
                       if k not in ("linestyle", "ls", "color", "c")}
-            (self.agreement_line_,) = ax.plot(
-                x, self.agreement, marker=marker, linestyle="--",
+            (self.agreement_line_,) = twin.plot(
+                x, self.agreement, marker=marker, linestyle="--", markerfacecolor="none",
                 color=self.line_.get_color(), label=f"{label} (agreement with teacher)",
                 **shared)
+            self.agreement_ax_ = twin
         if self.teacher_accuracy is not None and not any(  # once per ax
                 line.get_label() == "teacher accuracy"
                 and list(line.get_ydata()) == [self.teacher_accuracy] * 2
@@ -177,8 +187,14 @@ class CostCurveDisplay:
             ax.axhline(self.teacher_accuracy, color="gray", linestyle=":",
                        label="teacher accuracy")
         ax.set_xlabel(xlabel)
-        if ax.get_ylabel() != "accuracy / agreement":  # another display drew agreement
-            ax.set_ylabel("accuracy" if self.agreement is None else "accuracy / agreement")
-        ax.legend(loc="lower right")
+        ax.set_ylabel("accuracy")
+        # one legend for both y axes, below the plot: never over the curves' ends
+        handles, labels = ax.get_legend_handles_labels()
+        twin = getattr(ax, "_bdistil_agreement_ax", None)
+        if twin is not None:
+            more = twin.get_legend_handles_labels()
+            handles, labels = handles + more[0], labels + more[1]
+        ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=2,
+                  frameon=False)
         self.ax_, self.figure_ = ax, ax.figure
         return self
