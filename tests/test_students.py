@@ -55,7 +55,7 @@ def test_factory_arguments_are_checked(factory, n_features, error, message):
 
 def test_factories_print_and_clone_like_estimators():
     factory = MLPStudent(hidden_sizes=(3,), activation="tanh")
-    assert repr(factory) == "MLPStudent(activation='tanh', hidden_sizes=(3,))"
+    assert repr(factory) == "MLPStudent(hidden_sizes=(3,), activation='tanh')"
     assert clone(factory).get_params() == factory.get_params()
     with pytest.raises(ValueError, match="activation"):
         MLPStudent(activation="swish")(4, 2)

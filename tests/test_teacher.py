@@ -370,7 +370,7 @@ def test_unfitted_skorch_teacher_with_string_labels(data):
     net = NeuralNetClassifier(nn.Linear, module__in_features=X.shape[1], module__out_features=3,
                               criterion=nn.CrossEntropyLoss, max_epochs=5, lr=0.1,
                               train_split=None, verbose=0)
-    clf = BDistilClassifier(net, [MLPStudent((4,))], n_estimators=2, max_epochs=3,
+    clf = BDistilClassifier(net, [MLPStudent((4,))], n_estimators=2, max_epochs=20,
                             gamma=-1.0, random_state=0).fit(X, labels)
     np.testing.assert_array_equal(clf.classes_, ["cat", "dog", "emu"])
     np.testing.assert_array_equal(clf.teacher_.classes_, ["cat", "dog", "emu"])
