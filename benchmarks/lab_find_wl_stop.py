@@ -47,7 +47,6 @@ to check ``default`` against the documented ``w=0.9 blocks`` numbers.
 Writes ``<out>/<datasets>.json`` and ``.md``; prints a table last.
 """
 
-import argparse
 import contextlib
 import copy
 import json
@@ -63,6 +62,7 @@ import sklearn_bdistil._classifier as _clf_mod
 import sklearn_bdistil._find_wl as _fw
 from benchmarks import _common as C
 from benchmarks.compare import bdistil_params
+from benchmarks.labels import lab_parser, lab_runs
 from sklearn_bdistil import BDistilClassifier
 from sklearn_bdistil._game import centred_residual, residual_scale, signed_weights
 from sklearn_bdistil._loss import DistillationCriterion, pack_targets
@@ -337,14 +337,9 @@ def markdown(summary, command):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["watch"], choices=C.DATASETS)
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
-                        choices=list(VARIANTS))
+    parser = lab_parser(__doc__.splitlines()[0], VARIANTS, DEFAULT_VARIANTS, ["watch"],
+                        "/tmp/lab17")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default="/tmp/lab17")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     out = Path(args.out)
@@ -352,17 +347,12 @@ def main(argv=None):
     stem = "_".join(args.datasets) + ("_quick" if args.quick else "")
     command = "python -m benchmarks.lab_find_wl_stop " + " ".join(
         argv if argv is not None else [])
-    runs = []
-    for name in args.datasets:
-        missing = C.check_available(name)
-        if missing:
-            print(f"SKIPPED {name}: {missing}")
-            continue
-        for s in args.seeds:
-            runs.append(run_seed(name, s, args.quick, args.variants))
-            (out / f"{stem}.json").write_text(json.dumps(  # after every seed
-                {"command": command, "summary": summarise(runs), "runs": runs},
-                indent=1, default=str))
+    def save(runs):  # after every seed
+        (out / f"{stem}.json").write_text(json.dumps(
+            {"command": command, "summary": summarise(runs), "runs": runs},
+            indent=1, default=str))
+
+    runs = lab_runs(args, run_seed, after_seed=save)
     text = markdown(summarise(runs), command)
     (out / f"{stem}.md").write_text(text)
     print(text)

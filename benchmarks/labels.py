@@ -162,23 +162,42 @@ def markdown(summary, command):
     return "\n".join(lines)
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--datasets", nargs="+", default=["watch", "digits"],
+def lab_parser(description, variants, default_variants, default_datasets, default_out):
+    """The command line of a lab script: data sets, seeds, quick, variants, output folder."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--datasets", nargs="+", default=list(default_datasets),
                         choices=C.DATASETS)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--variants", nargs="+", default=list(DEFAULT_VARIANTS),
-                        choices=list(VARIANTS))
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "labels"))
-    args = parser.parse_args(argv)
+    parser.add_argument("--variants", nargs="+", default=list(default_variants),
+                        choices=list(variants))
+    parser.add_argument("--out", default=str(default_out))
+    return parser
+
+
+def lab_runs(args, run_seed, after_seed=None):
+    """``run_seed(name, seed, quick, variants)`` for every available data set and seed.
+
+    ``after_seed(runs)`` is called after each seed (e.g. to save what is done).
+    """
     runs = []
     for name in args.datasets:
         missing = C.check_available(name)
         if missing:
             print(f"SKIPPED {name}: {missing}")
             continue
-        runs += [run_seed(name, s, args.quick, args.variants) for s in args.seeds]
+        for s in args.seeds:
+            runs.append(run_seed(name, s, args.quick, args.variants))
+            if after_seed is not None:
+                after_seed(runs)
+    return runs
+
+
+def main(argv=None):
+    parser = lab_parser(__doc__.splitlines()[0], VARIANTS, DEFAULT_VARIANTS,
+                        ["watch", "digits"], ROOT / "benchmarks" / "results" / "labels")
+    args = parser.parse_args(argv)
+    runs = lab_runs(args, run_seed)
     summary = summarise(runs)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
