@@ -415,11 +415,10 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         # sets teacher_ and classes_; a warm start keeps the teacher it was fitted with
         G = self._teacher_logits(X if frame is None else frame, y, teacher_logits,
                                  previous["teacher"] if previous else None)
-        check_teacher_quality(self.teacher_, G, None if y is None else label_codes(
-            y, self.classes_), stacklevel=4)
+        codes = None if y is None else label_codes(y, self.classes_)
+        check_teacher_quality(self.teacher_, G, codes, stacklevel=4)
         # what the rounds distil toward: the teacher, mixed with the labels where given
-        G = target_logits(G, None if y is None else label_codes(y, self.classes_),
-                          self.label_weight, self.temperature)
+        G = target_logits(G, codes, self.label_weight, self.temperature)
         problem = (None if self.checkpoint_dir is None
                    else self._checkpoint_problem(X, G, students, groups))
         records, rng, split_seed = self._resume(previous, X.shape[1], students, problem)
@@ -434,7 +433,7 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
                 f"validation_fraction={self.validation_fraction} of {X.shape[0]} rows holds "
                 "out no row: every stage is judged on the training loss, which cannot see "
                 "over-fitting, and the held-out losses are NaN. Give more rows, or "
-                "validation_fraction=None to choose this.", UserWarning, stacklevel=2)
+                "validation_fraction=None to choose this.", UserWarning, stacklevel=3)
         t = Transfer.on_device(X, G, train, valid, device, self.connection != "none",
                                extra=self._augment(X, G.shape[1], train, split_seed, frame))
         initial = (self._kd(t.F, t.G), self._kd(t.Fv, t.Gv))
@@ -446,8 +445,7 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         checkpoint = self._open_checkpoint(previous, records, problem, split_seed)
 
         rejected, attempt, latency = 0, 0, {}
-        if self.verbose:
-            self._print_header(students)
+        name_width = self._print_header(students) if self.verbose else None
 
         def keep():  # the fitted attributes from the stages so far, and the warm-start state
             self._set_fitted_stages(records, initial, X.shape[1], latency)
@@ -482,7 +480,7 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
                         "cumulative_flops": sum(r.flops for r in records),
                         "seconds": time.perf_counter() - start}
                 if self.verbose:
-                    self._print_stage(info)
+                    self._print_stage(info, name_width)
                 if self.stage_callback is not None:
                     # the callback sees the model as it stands, e.g. to score the prefix,
                     # or to save it and warm-start it later
@@ -657,18 +655,18 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         return float(distillation_loss(F.double(), G.double(), self.temperature))
 
     def _print_header(self, students):
-        """The legend and the table's header, before the first round prints anything."""
-        self._name_width = max(7, *(len(repr(f)) for f in students))
+        """Print the legend and the table's header; return the student column's width."""
+        width = max(7, *(len(repr(f)) for f in students))
         print(f"edge: how well the stage's student fits what the ensemble still misses "
               f"(kept from gamma={self.gamma}); step: the stage's weight\n"
               "train/valid KD: the ensemble's distillation loss on the training / held-out "
               "rows (a kept stage lowers the valid one)\n"
               "cum FLOPs: per row, of the stages so far; time: seconds of the round")
-        print(f"{'stage':>5} {'student':<{self._name_width}} {'edge':>7} {'step':>7} "
+        print(f"{'stage':>5} {'student':<{width}} {'edge':>7} {'step':>7} "
               f"{'train KD':>9} {'valid KD':>9} {'cum FLOPs':>10} {'time':>6}")
+        return width
 
-    def _print_stage(self, info):
-        width = getattr(self, "_name_width", 28)
+    def _print_stage(self, info, width):
         print(f"{info['stage']:>5} {repr(info['student']):<{width}} {info['edge']:>7.4f} "
               f"{info['weight']:>7.3f} {info['train_loss']:>9.4f} {info['valid_loss']:>9.4f} "
               f"{info['cumulative_flops']:>10.0f} {info['seconds']:>5.1f}s")

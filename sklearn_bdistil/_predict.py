@@ -87,13 +87,12 @@ def _confidence(F, kind):
 #: Where each kind of confidence lies, and so every threshold that means something:
 #: 0 stops every row after the first stage, 1 (for probabilities) only rows that
 #: are certain.
-_CONFIDENCE_RANGES = {"proba": (0.0, 1.0), "margin": (0.0, np.inf)}
+_CONFIDENCE_RANGES = {"proba": (0.0, 1.0, "[0, 1]"), "margin": (0.0, np.inf, "[0, inf)")}
 
 
 def _check_threshold(threshold, confidence):
     """``threshold`` as a float in the range of ``confidence`` (a clear error outside it)."""
-    low, high = _CONFIDENCE_RANGES[confidence]
-    where = f"[{low:g}, {'inf' if np.isinf(high) else f'{high:g}'}{')' if np.isinf(high) else ']'}"
+    low, high, where = _CONFIDENCE_RANGES[confidence]
     if isinstance(threshold, bool) or not isinstance(threshold, Real):
         raise TypeError(
             f"threshold must be a real number, got {threshold!r} "

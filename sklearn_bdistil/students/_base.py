@@ -112,16 +112,12 @@ def fit_input_scaling(module, X, cache=None):
     ``cache``: a dict reused across calls on the same ``X`` (one pass over the
     rows per pooling, not per student). Returns ``module``.
     """
+    cache = {} if cache is None else cache
     for layer in module.modules():
         if isinstance(layer, Standardize):
-            key = layer.n_groups
-            if cache is None or key not in cache:
-                stats = input_statistics(X, layer.n_groups)
-                if cache is None:
-                    layer.set_statistics(*stats)
-                    continue
-                cache[key] = stats
-            layer.set_statistics(*(t.to(layer.mean.device) for t in cache[key]))
+            if layer.n_groups not in cache:
+                cache[layer.n_groups] = input_statistics(X, layer.n_groups)
+            layer.set_statistics(*(t.to(layer.mean.device) for t in cache[layer.n_groups]))
     return module
 
 
