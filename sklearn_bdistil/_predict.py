@@ -16,7 +16,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_consistent_length, check_is_fitted, validate_data
 
 from sklearn_bdistil._find_wl import stage_outputs
-from sklearn_bdistil._validation import check_float32_range
+from sklearn_bdistil._validation import check_float32_range, check_numeric_columns
 
 __all__ = ["StagedPredictorMixin", "early_exit_curve", "resolve_device"]
 
@@ -155,6 +155,7 @@ class StagedPredictorMixin:
     def _prediction_setup(self, X):
         """``X`` as a float32 tensor, and ``(student, connection)`` per stage, on the device."""
         check_is_fitted(self)
+        check_numeric_columns(X)
         X = check_float32_range(validate_data(self, X, reset=False, dtype=_DTYPES))
         device = resolve_device(self.device, fallback=True)
         if not X.flags.writeable:  # torch warns on read-only buffers (e.g. from pandas)

@@ -40,6 +40,24 @@ def check_float32_range(X):
     return X
 
 
+def check_numeric_columns(X):
+    """Refuse a DataFrame with non-numeric columns, naming them.
+
+    The teacher may encode such a column itself (a pipeline with a
+    ``OneHotEncoder``), but the students take X's values as floats.
+    """
+    if not _teacher.is_dataframe(X):
+        return
+    bad = [str(c) for c, kind in zip(X.columns, [d.kind for d in X.dtypes], strict=True)
+           if kind not in "biufc"]
+    if bad:
+        raise ValueError(
+            f"X has non-numeric columns {bad[:10]}: the students take X's values as "
+            "floats, so every column must be numeric. Encode those columns before the "
+            "estimator (e.g. a ColumnTransformer with a OneHotEncoder in a Pipeline in "
+            "front of it, with the teacher fitted behind the same step).")
+
+
 def validate_fit_data(estimator, X, y, teacher_logits=None):
     """``(X, y)`` checked by scikit-learn's ``validate_data``; ``y`` may be None.
 
@@ -48,6 +66,7 @@ def validate_fit_data(estimator, X, y, teacher_logits=None):
     """
     if y is None:
         if teacher_logits is not None or not fit_teacher_needs_y(estimator.teacher):
+            check_numeric_columns(X)
             X = validate_data(estimator, X, dtype=[np.float64, np.float32])
             return check_float32_range(X), None
         raise ValueError(
@@ -55,6 +74,7 @@ def validate_fit_data(estimator, X, y, teacher_logits=None):
             f"is None: the teacher {type(estimator.teacher).__name__} is not fitted. "
             "Pass y, or a fitted teacher (e.g. in sklearn.frozen.FrozenEstimator)."
         )
+    check_numeric_columns(X)
     X, y = validate_data(estimator, X, y, dtype=[np.float64, np.float32])
     check_classification_targets(y)
     return check_float32_range(X), y
@@ -135,10 +155,20 @@ def check_teacher_quality(teacher, G, codes, stacklevel=2):
 
 def check_classes(teacher, n_outputs, y, classes=None):
     """The teacher's classes, checked against its logit columns and against ``y``."""
+    given = classes
     classes = _teacher.teacher_classes(teacher, n_outputs, y, classes)
     if len(classes) != n_outputs:
+        if given is not None:
+            source = "classes= (the estimator's parameter) lists"
+        elif getattr(teacher, "classes_", None) is not None:
+            source = "the teacher's classes_ lists"
+        else:
+            source = "y holds"
         raise ValueError(
-            f"The teacher has {len(classes)} classes but gives {n_outputs} logit columns."
+            f"{source} {len(classes)} classes but the teacher gives {n_outputs} logit "
+            f"columns. Pass classes=[...] with one label per output, in output order"
+            + (", or a y whose labels are the teacher's classes." if source == "y holds"
+               else ".")
         )
     if n_outputs < 2:
         raise ValueError("The teacher must know at least 2 classes.")

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import make_column_transformer
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
 
 from conftest import FAST
 from sklearn_bdistil import BDistilClassifier, EarlyStoppingWarning, MLPStudent
@@ -122,8 +125,33 @@ def test_teacher_logits_of_the_wrong_shape(data, teacher):
         BDistilClassifier(teacher, **FAST).fit(X, teacher_logits=np.zeros((len(X) - 1, 3)))
     with pytest.raises(ValueError, match="NaN"):
         BDistilClassifier(teacher, **FAST).fit(X, teacher_logits=np.full((len(X), 3), np.nan))
-    with pytest.raises(ValueError, match="3 classes but gives 4"):
+    with pytest.raises(ValueError, match="classes_ lists 3 classes but the teacher gives 4"):
         BDistilClassifier(teacher, **FAST).fit(X, teacher_logits=np.zeros((len(X), 4)))
+
+
+def test_more_labels_in_y_than_module_outputs_names_y_and_classes(data):
+    X, y = data
+    module = torch.nn.Linear(X.shape[1], 2)  # y holds 3 labels
+    with pytest.raises(ValueError, match=r"y holds 3 classes .* gives 2 .*classes=\["):
+        BDistilClassifier(module, **FAST).fit(X, y)
+    with pytest.raises(ValueError, match=r"classes= .* lists 3 classes but the teacher gives 2"):
+        BDistilClassifier(module, classes=[0, 1, 2], **FAST).fit(X, y)
+
+
+def test_non_numeric_dataframe_column_is_named(data):
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    frame = pd.DataFrame(X[:, :2], columns=["a", "b"]).assign(colour="green")
+    teacher = make_pipeline(
+        make_column_transformer((OneHotEncoder(), ["colour"]), remainder="passthrough"),
+        LogisticRegression()).fit(frame, y)
+    est = BDistilClassifier(teacher, **FAST)
+    with pytest.raises(ValueError, match=r"non-numeric columns \['colour'\].*OneHotEncoder"):
+        est.fit(frame, y)
+    numeric = frame[["a", "b"]]
+    est = BDistilClassifier(LogisticRegression().fit(numeric, y), **FAST).fit(numeric, y)
+    with pytest.raises(ValueError, match=r"non-numeric columns \['b'\]"):
+        est.predict(numeric.assign(b="x"))
 
 
 def test_sparse_input_is_rejected_clearly(data, teacher):
