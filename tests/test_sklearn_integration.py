@@ -49,6 +49,27 @@ def test_grid_search_with_a_frozen_teacher(data, teacher):
     assert search.best_estimator_.teacher_.estimator is teacher
 
 
+def _torch_threads(estimator, X, y):
+    """A scorer that reports how many intra-op threads torch had during the fit."""
+    import torch
+
+    return torch.get_num_threads()
+
+
+def test_parallel_grid_search_does_not_oversubscribe_the_cores(data, teacher):
+    """With joblib's default (loky) backend each worker gets cpu_count // n_jobs
+    threads, and torch in the worker keeps to them: the package must not raise
+    its own thread count (two workers with two threads each on two cores made a
+    search 2.2x slower, docs/user_guide.md)."""
+    X, y = data
+    search = GridSearchCV(
+        BDistilClassifier(FrozenEstimator(teacher), [MLPStudent((4,))], **FAST),
+        {"learning_rate": [0.3, 1.0]}, cv=2, n_jobs=2,
+        scoring={"threads": _torch_threads, "accuracy": "accuracy"}, refit=False,
+    ).fit(X, y)
+    assert search.cv_results_["mean_test_threads"].max() <= max(1, joblib.cpu_count() // 2)
+
+
 def test_grid_search_slices_precomputed_teacher_logits(data, teacher):
     X, y = data
     G = teacher_logits(teacher, X)
