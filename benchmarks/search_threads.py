@@ -54,8 +54,8 @@ def main():
             with parallel_config(backend="loky", inner_max_num_threads=inner):
                 search.fit(X, y)
         wall = time.perf_counter() - start
-        rows.append({"run": label, "wall_s": round(wall, 2),
-                     "threads_per_fit": sorted({int(t) for t in search.cv_results_["mean_test_threads"]}),
+        threads = sorted({int(t) for t in search.cv_results_["mean_test_threads"]})
+        rows.append({"run": label, "wall_s": round(wall, 2), "threads_per_fit": threads,
                      "accuracy": search.cv_results_["mean_test_accuracy"].round(4).tolist()})
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
@@ -64,7 +64,8 @@ def main():
     print(f"{cores} cores, torch {torch.__version__}")
     print(f"{'run':<32} {'threads/fit':>11} {'wall s':>7}  accuracy per candidate")
     for r in rows:
-        print(f"{r['run']:<32} {str(r['threads_per_fit']):>11} {r['wall_s']:>7.1f}  {r['accuracy']}")
+        print(f"{r['run']:<32} {str(r['threads_per_fit']):>11} {r['wall_s']:>7.1f}  "
+              f"{r['accuracy']}")
 
 
 if __name__ == "__main__":
