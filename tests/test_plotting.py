@@ -134,6 +134,21 @@ def test_displays_on_one_ax_share_a_unit_and_keep_their_labels():
     plt.close("all")
 
 
+def test_measured_latency_on_the_x_axis():
+    import matplotlib.pyplot as plt
+
+    label = "cumulative latency (µs per row, compiled C)"
+    disp = CostCurveDisplay.from_staged([1.5, 3.0, 4.5], [0.8, 0.85, 0.9], name="C",
+                                        cost_label=label)
+    assert disp.ax_.get_xlabel() == label
+    assert disp.line_.get_xdata().tolist() == [1.5, 3.0, 4.5]
+    CostCurveDisplay.from_staged([2.0, 4.0], [0.8, 0.9], name="ONNX Runtime",
+                                 cost_label=label, ax=disp.ax_)
+    with pytest.raises(ValueError, match="both units on one ax"):
+        CostCurveDisplay([10, 20], [0.7, 0.8], name="flops").plot(ax=disp.ax_)
+    plt.close("all")
+
+
 def test_agreement_has_its_own_axis_and_the_legend_covers_no_curve():
     """On one y axis agreement (near 1) squashed the accuracy curve; a legend inside
     the axes covered the curve's last stages and the teacher line."""

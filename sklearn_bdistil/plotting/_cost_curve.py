@@ -40,6 +40,10 @@ class CostCurveDisplay:
     teacher_accuracy : float, default=None
         Drawn as a horizontal reference line.
     name : str, default=None
+    cost_label : str, default=None
+        The x axis's label, for a cost that is not FLOPs: e.g. ``"cumulative
+        latency (µs per row, compiled C)"`` for latencies measured on a
+        device (with ``teacher_cost=None``). By default the FLOPs' label.
 
     Attributes
     ----------
@@ -63,7 +67,7 @@ class CostCurveDisplay:
     """
 
     def __init__(self, cost, accuracy, *, agreement=None, teacher_cost=None,
-                 teacher_accuracy=None, name=None):
+                 teacher_accuracy=None, name=None, cost_label=None):
         self.cost = np.asarray(cost, dtype=np.float64)
         self.accuracy = np.asarray(accuracy, dtype=np.float64)
         self.agreement = None if agreement is None else np.asarray(agreement, dtype=np.float64)
@@ -79,6 +83,7 @@ class CostCurveDisplay:
         self.teacher_cost = teacher_cost
         self.teacher_accuracy = teacher_accuracy
         self.name = name
+        self.cost_label = cost_label
 
     @classmethod
     def from_estimator(cls, estimator, X, y, *, show_agreement=True, relative=True,
@@ -131,9 +136,12 @@ class CostCurveDisplay:
         return display.plot(ax=ax, **kwargs)
 
     @classmethod
-    def from_staged(cls, cost, accuracy, *, teacher_cost=None, name=None, ax=None, **kwargs):
-        """Plot any method's cumulative cost and accuracy per stage (a baseline)."""
-        return cls(cost, accuracy, teacher_cost=teacher_cost, name=name).plot(ax=ax, **kwargs)
+    def from_staged(cls, cost, accuracy, *, teacher_cost=None, name=None, cost_label=None,
+                    ax=None, **kwargs):
+        """Plot any method's cumulative cost and accuracy per stage (a baseline, or
+        an ensemble's accuracy against latency measured on a device: ``cost_label``)."""
+        return cls(cost, accuracy, teacher_cost=teacher_cost, name=name,
+                   cost_label=cost_label).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, *, name=None, marker="o", **kwargs):
         """Draw the curve (and agreement, and the teacher's accuracy) on ``ax``.
@@ -157,12 +165,15 @@ class CostCurveDisplay:
         if ax is None:
             # constrained: the legend below the axes stays inside the figure
             _, ax = plt.subplots(layout="constrained")
-        xlabel = (_RELATIVE_LABEL if self.teacher_cost is not None else _FLOPS_LABEL)
-        if {ax.get_xlabel(), xlabel} == {_RELATIVE_LABEL, _FLOPS_LABEL}:
+        xlabel = self.cost_label or (_RELATIVE_LABEL if self.teacher_cost is not None
+                                     else _FLOPS_LABEL)
+        drawn = getattr(ax, "_bdistil_cost_label", None)  # what earlier displays drew
+        if drawn is not None and drawn != xlabel:
             raise ValueError(
-                f"This ax already shows {ax.get_xlabel()!r}, and this display's x axis is "
+                f"This ax already shows {drawn!r}, and this display's x axis is "
                 f"{xlabel!r}: curves in both units on one ax would be misread. Give every "
-                "display a teacher_cost (relative=True), or none (relative=False).")
+                "display a teacher_cost (relative=True), or none (relative=False), and "
+                "one cost_label.")
         x = self.cost if self.teacher_cost is None else self.cost / self.teacher_cost
         label = kwargs.pop("label", None) or name or self.name or "accuracy"
         (self.line_,) = ax.plot(x, self.accuracy, marker=marker, label=label, **kwargs)
@@ -187,6 +198,7 @@ class CostCurveDisplay:
             ax.axhline(self.teacher_accuracy, color="gray", linestyle=":",
                        label="teacher accuracy")
         ax.set_xlabel(xlabel)
+        ax._bdistil_cost_label = xlabel
         ax.set_ylabel("accuracy")
         # one legend for both y axes, below the plot: never over the curves' ends
         handles, labels = ax.get_legend_handles_labels()
