@@ -87,7 +87,8 @@ def skorch_epochs(module, X, y, batch_size, lr, device, epochs, default_iterator
         net.fit(X.cpu(), y.cpu())
     else:
         net = train_student(module, X, y, seed=0, max_epochs=epochs, batch_size=batch_size,
-                            lr=lr, optimizer=torch.optim.Adam, device=device, **LOSS)
+                            lr=lr, optimizer=torch.optim.Adam, device=device,
+                            criterion=(DistillationCriterion, LOSS))
     return list(net.history[:, "dur"])
 
 

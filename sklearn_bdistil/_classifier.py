@@ -1,79 +1,28 @@
-"""BDistilClassifier: parameters, validation, the boosting loop and staged prediction."""
+"""BDistilClassifier: the classification hooks of the boosting loop, parameters, docs."""
 
-import os
-import time
-import warnings
-from numbers import Integral, Real
+from numbers import Real
 
-import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.utils._param_validation import Interval
 
 from sklearn_bdistil import _teacher
-from sklearn_bdistil._augment import AUGMENTATIONS, augment_rows
-from sklearn_bdistil._checkpoint import StageRecord
-from sklearn_bdistil._cost import stage_flops, stage_latency, stage_params, teacher_flops
-from sklearn_bdistil._find_wl import find_wl
-from sklearn_bdistil._game import (
-    centred_residual,
-    edge,
-    max_edge,
-    residual_scale,
-    signed_weights,
-)
-from sklearn_bdistil._loss import distillation_loss, pack_targets
-from sklearn_bdistil._predict import StagedPredictorMixin, resolve_device
-from sklearn_bdistil._resume import ResumableFitMixin
-from sklearn_bdistil._step import line_search
+from sklearn_bdistil._base import BaseBDistil
+from sklearn_bdistil._early_exit import EarlyExitMixin
+from sklearn_bdistil._losses import DistillationLoss
+from sklearn_bdistil._predict import ClassifierPredictorMixin
 from sklearn_bdistil._target import label_codes, target_logits
-from sklearn_bdistil._transfer import Transfer
 from sklearn_bdistil._validation import (
     check_classes,
-    check_groups,
-    check_students,
     check_teacher_logits,
     check_teacher_quality,
-    fit_teacher_needs_y,
-    probe_students,
-    split_rows,
     validate_fit_data,
-)
-from sklearn_bdistil.exceptions import EarlyStoppingWarning, FitInterruptedWarning
-from sklearn_bdistil.students import MLPStudent
-from sklearn_bdistil.students._base import scaling_hint
-from sklearn_bdistil.students._connections import (
-    CONNECTIONS,
-    state_layout,
 )
 
 __all__ = ["BDistilClassifier"]
 
-#: Batch sizes at which ``stage_latency_`` is measured: one row, and a large batch.
-LATENCY_BATCH_SIZES = (1, 1024)
 
-DEFAULT_STUDENTS = (MLPStudent((8,)), MLPStudent((16,)), MLPStudent((32,)))
-
-
-class _Stop(Exception):
-    """Raised inside a round to end the fit early, with the reason as message.
-
-    ``untrained``: the students did not learn enough (no class reached the
-    weak-learning edge, or rounds in a row kept no stage), where unscaled
-    inputs are a likely cause.
-    """
-
-    def __init__(self, message, untrained=False):
-        super().__init__(message)
-        self.untrained = untrained
-
-
-class _Interrupt(Exception):
-    """The user's ``stage_callback`` asked the fit to stop."""
-
-
-class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin,
-                        BaseEstimator):
+class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixin, BaseBDistil):
     """Progressive ensemble distillation (B-DISTIL) of a fitted classifier.
 
     Decomposes a teacher into an ordered ensemble of small torch students
@@ -300,36 +249,12 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
     """
 
     _parameter_constraints = {
-        "teacher": "no_validation",
-        "students": [list, tuple, None],
-        "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "eta": [Interval(Real, 0, None, closed="left")],
-        "gamma": [Interval(Real, -1, 1, closed="both")],
-        "barrier_strength": [Interval(Real, 0, None, closed="left")],
-        "barrier_delta": [Interval(Real, 0, 1, closed="neither")],
+        **BaseBDistil._parameter_constraints,
         "temperature": [Interval(Real, 0, None, closed="neither")],
-        "label_weight": [Interval(Real, 0, 1, closed="both")],
-        "augmentation": [StrOptions(set(AUGMENTATIONS)), callable, None],
-        "augmentation_copies": [Interval(Integral, 0, None, closed="left")],
-        "learning_rate": [Interval(Real, 0, None, closed="neither")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "optimizer": [callable],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
-        "teacher_cost": [Interval(Real, 0, None, closed="neither"), None],
         "classes": ["array-like", None],
-        "connection": [StrOptions(set(CONNECTIONS)), callable],
-        "warm_start": ["boolean"],
-        "stage_callback": [callable, None],
-        "checkpoint_dir": [str, os.PathLike, None],
-        "device": [str, torch.device],
-        "accelerator": [HasMethods(["prepare", "unwrap_model"]), None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
     }
+
+    _loss_abbrev = "KD"
 
     def __init__(self, teacher, students=None, *, n_estimators=10, connection="none", eta=1.0,
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
@@ -403,113 +328,16 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
         -------
         self : object
         """
-        previous = self._previous_stages()
-        # a DataFrame reaches the teacher as it is (column names, dtypes), e.g. for
-        # a teacher pipeline that selects columns by name; the students get floats
-        frame = X if _teacher.is_dataframe(X) else None
-        X, y = validate_fit_data(self, X, y, teacher_logits)
-        groups = check_groups(groups, X.shape[0])
-        students = check_students(self.students, DEFAULT_STUDENTS)
-        device = (self.accelerator.device if self.accelerator is not None
-                  else resolve_device(self.device, fallback=False))
-        # sets teacher_ and classes_; a warm start keeps the teacher it was fitted with
-        G = self._teacher_logits(X if frame is None else frame, y, teacher_logits,
-                                 previous["teacher"] if previous else None)
-        codes = None if y is None else label_codes(y, self.classes_)
-        check_teacher_quality(self.teacher_, G, codes, stacklevel=4)
-        # what the rounds distil toward: the teacher, mixed with the labels where given
-        G = target_logits(G, codes, self.label_weight, self.temperature)
-        problem = (None if self.checkpoint_dir is None
-                   else self._checkpoint_problem(X, G, students, groups))
-        records, rng, split_seed = self._resume(previous, X.shape[1], students, problem)
-        # the rungs above the one the next round builds: a bad one must not wait for an
-        # escalation, hours into the fit
-        level = records[-1].student_index if records else 0
-        probe_students(students[level + 1:], X.shape[1], len(self.classes_), self.connection)
+        return self._fit(X, y, teacher_logits, groups)
 
-        train, valid = split_rows(X.shape[0], self.validation_fraction, split_seed, groups)
-        if self.validation_fraction is not None and not len(valid):
-            warnings.warn(
-                f"validation_fraction={self.validation_fraction} of {X.shape[0]} rows holds "
-                "out no row: every stage is judged on the training loss, which cannot see "
-                "over-fitting, and the held-out losses are NaN. Give more rows, or "
-                "validation_fraction=None to choose this.", UserWarning, stacklevel=3)
-        t = Transfer.on_device(X, G, train, valid, device, self.connection != "none",
-                               extra=self._augment(X, G.shape[1], train, split_seed, frame))
-        initial = (self._kd(t.F, t.G), self._kd(t.Fv, t.Gv))
-        self.teacher_cost_ = (float(self.teacher_cost) if self.teacher_cost is not None
-                              else teacher_flops(self.teacher_, X.shape[1]))
-        for record in records:
-            t.replay(record.module, record.connection, record.weight, self.predict_batch_size)
-            t.level = record.student_index
-        checkpoint = self._open_checkpoint(previous, records, problem, split_seed)
+    # ------------------------------------------------- hooks of the boosting loop
 
-        rejected, attempt, latency = 0, 0, {}
-        name_width = self._print_header(students) if self.verbose else None
+    def _check_fit_data(self, X, y, teacher_logits):
+        return validate_fit_data(self, X, y, teacher_logits)
 
-        def keep():  # the fitted attributes from the stages so far, and the warm-start state
-            self._set_fitted_stages(records, initial, X.shape[1], latency)
-            self._remember_fit(rng, split_seed)
-
-        try:
-            while len(records) < self.n_estimators:
-                attempt += 1
-                start = time.perf_counter()
-                last = records[-1] if records else None
-                record = self._boost(
-                    t, students, rng, last.train_loss if last else initial[0],
-                    last.valid_loss if last else initial[1], attempt,
-                    (last.module, last.connection) if last else None,
-                )
-                if record is None:
-                    rejected += 1
-                    if rejected >= self.n_iter_no_change:
-                        raise _Stop(f"{rejected} rounds in a row kept no stage (a stage must "
-                                    f"lower the {t.acceptance} distillation loss and train "
-                                    "to finite values; verbose=1 says why each was not kept)",
-                                    untrained=True)
-                    continue
-                rejected = 0
-                record.rng_state = rng.get_state()
-                records.append(record)
-                if checkpoint is not None:
-                    checkpoint.write_stage(len(records) - 1, record)
-                info = {"stage": len(records), "student": students[record.student_index],
-                        "edge": record.edge, "weight": record.weight,
-                        "train_loss": record.train_loss, "valid_loss": record.valid_loss,
-                        "cumulative_flops": sum(r.flops for r in records),
-                        "seconds": time.perf_counter() - start}
-                if self.verbose:
-                    self._print_stage(info, name_width)
-                if self.stage_callback is not None:
-                    # the callback sees the model as it stands, e.g. to score the prefix,
-                    # or to save it and warm-start it later
-                    keep()
-                    if self.stage_callback(self, info):
-                        raise _Interrupt(
-                            f"stage_callback asked to stop after stage {len(records)}")
-        except _Stop as stop:
-            hint = scaling_hint(students, X) if stop.untrained else ""
-            warnings.warn(
-                f"Stopped after {len(records)} of {self.n_estimators} "
-                f"stages (round {attempt}): {stop}{hint}.", EarlyStoppingWarning,
-                stacklevel=3,
-            )
-        except (KeyboardInterrupt, _Interrupt) as stop:
-            why = str(stop) if isinstance(stop, _Interrupt) else f"interrupted in round {attempt}"
-            warnings.warn(
-                f"fit {why}; keeping the {len(records)} completed stages.",
-                FitInterruptedWarning, stacklevel=3,
-            )
-        except Exception:
-            if records:  # an error, e.g. in stage_callback: keep the stages, then raise
-                keep()
-            raise
-        keep()
-        return self
-
-    def _teacher_logits(self, X, y, teacher_logits, fitted_teacher=None):
-        """Fit the teacher if needed; set ``teacher_`` and ``classes_``; return ``G``."""
+    def _fit_target(self, X, y, teacher_logits, fitted_teacher):
+        """Fit the teacher if needed; set ``teacher_`` and ``classes_``; return the
+        target logits: the teacher's, mixed with the labels where given."""
         if teacher_logits is None:
             self.teacher_ = fitted_teacher or _teacher.fit_teacher(self.teacher, X, y)
             G = _teacher.teacher_logits(self.teacher_, X, self.predict_batch_size)
@@ -517,162 +345,15 @@ class BDistilClassifier(ResumableFitMixin, StagedPredictorMixin, ClassifierMixin
             self.teacher_ = self.teacher
             G = check_teacher_logits(teacher_logits, X.shape[0])
         self.classes_ = check_classes(self.teacher_, G.shape[1], y, self.classes)
-        return G
+        codes = None if y is None else label_codes(y, self.classes_)
+        check_teacher_quality(self.teacher_, G, codes, stacklevel=6)
+        return target_logits(G, codes, self.label_weight, self.temperature)
 
-    def _augment(self, X, n_classes, train, seed, frame=None):
-        """``(X_new, G_new)``: the teacher-labelled rows that enlarge the transfer set.
+    def _teacher_target(self, rows):
+        return _teacher.teacher_logits(self.teacher_, rows, self.predict_batch_size)
 
-        ``frame`` is the DataFrame ``X`` came from, if any: the teacher then
-        labels the new rows as a DataFrame with its columns.
-        """
-        if self.augmentation is None or self.augmentation_copies == 0:
-            return None
-        if not _teacher.is_fitted(self.teacher_):
-            raise ValueError(
-                f"augmentation={self.augmentation!r} needs a fitted teacher to label the "
-                "new rows, but teacher_logits were given with an unfitted teacher (or "
-                "teacher=None). Pass "
-                "a fitted teacher (e.g. in sklearn.frozen.FrozenEstimator) or set "
-                "augmentation=None."
-            )
-        X_new = augment_rows(X[train], self.augmentation, self.augmentation_copies,
-                             (seed, 1))
-        rows = X_new if frame is None else _teacher.like_frame(X_new, frame)
-        G_new = _teacher.teacher_logits(self.teacher_, rows, self.predict_batch_size)
-        if G_new.shape[1] != n_classes:
-            raise ValueError(
-                f"The teacher gives {G_new.shape[1]} logit columns on the augmented rows "
-                f"but teacher_logits has {n_classes}."
-            )
-        return X_new, G_new
+    def _make_loss(self):
+        return DistillationLoss(self.temperature, self.barrier_strength, self.barrier_delta)
 
-    def _set_fitted_stages(self, records, initial, n_features, latency):
-        """Set the fitted attributes from the kept stages.
-
-        ``latency`` maps stage modules to their measured latencies, filled as
-        needed: a fit that sets its stages after every stage measures each once.
-        """
-        self.__dict__.pop("_device_stages", None)  # a refit's modules may reuse old ids
-        self.estimators_ = [r.module for r in records]
-        self._stage_rng_states = [r.rng_state for r in records]
-        self.connections_ = [r.connection for r in records]
-        self.n_estimators_ = len(records)
-        self.estimator_weights_ = np.asarray([r.weight for r in records], dtype=np.float64)
-        self.edges_ = np.asarray([r.edge for r in records], dtype=np.float64)
-        self.student_indices_ = np.asarray([r.student_index for r in records], dtype=np.intp)
-        self.train_loss_ = np.asarray([initial[0]] + [r.train_loss for r in records])
-        self.validation_loss_ = np.asarray([initial[1]] + [r.valid_loss for r in records])
-        self._record_costs([r.flops for r in records], n_features, latency)
-
-    def _record_costs(self, flops, n_features, latency):
-        """Per-stage FLOPs, parameters and measured CPU latency (``fit`` sets the
-        teacher's FLOPs once)."""
-        self.stage_costs_ = np.asarray(flops, dtype=np.float64)
-        self.cumulative_costs_ = np.cumsum(self.stage_costs_)
-        stages = list(zip(self.estimators_, self.connections_, strict=True))
-        self.stage_params_ = np.asarray([stage_params(m, c) for m, c in stages],
-                                        dtype=np.int64)
-        widths = ([None] + [self._state_width(m, c) for m, c in stages])[:len(stages)]
-        for (m, c), w in zip(stages, widths, strict=True):
-            if m not in latency:
-                latency[m] = [stage_latency(m, c, n_features, w, b) for b in LATENCY_BATCH_SIZES]
-        self.stage_latency_ = np.asarray([latency[m] for m, _ in stages],
-                                         dtype=np.float64).reshape(-1, 2)
-
-    def _state_width(self, student, connection):
-        """Width of the state a stage hands to the next one (``None``: unconnected)."""
-        if self.connection == "none":
-            return None
-        width, has_cell = state_layout(student, connection)
-        return 2 * width if has_cell else width
-
-    def _boost(self, t, students, rng, train_loss, valid_loss, attempt, previous):
-        """One round on the transfer set ``t``; a :class:`StageRecord` or ``None``.
-
-        ``None`` means the round's stage is rejected (it does not lower the
-        loss, or its training diverged); ``_Stop`` ends the fit. Moves
-        ``t.level`` up the ladder when a student class is not a weak learner.
-        ``previous`` is the last kept ``(student, connection)``, or ``None``.
-        """
-        residual = centred_residual(t.G, t.F)
-        scale = residual_scale(residual)
-        if scale == 0.0:
-            raise _Stop("the ensemble matches the teacher's logits on the transfer set")
-        D = signed_weights(residual, self.eta, scale)
-        reach = max_edge(D)
-        if self.gamma >= reach:  # no student could reach it: do not train any
-            raise _Stop(
-                f"gamma={self.gamma} is out of reach: no student's edge can exceed "
-                f"sum|K+ - K-| = {reach:.4f} this round, which grows with eta={self.eta}; "
-                "lower gamma or raise eta"
-            )
-        targets = pack_targets(t.G, t.F, D)
-        for level in range(t.level, len(students)):
-            seed = int(rng.randint(np.iinfo(np.int32).max))
-            found = find_wl(self, students[level], t, targets, previous, seed)
-            if found is None:
-                t.level = level  # the cheaper classes already failed the edge this round
-                return self._reject(attempt, "its training diverged")
-            student, connection, out = found
-            e = edge(D, out[0])
-            if e >= self.gamma:
-                break
-            if self.verbose and level + 1 < len(students):
-                print(f"  student {level} ({students[level]!r}): edge {e:.4f} < "
-                      f"gamma={self.gamma}; escalating")
-        else:
-            raise _Stop(
-                f"no student class reached the weak-learning edge gamma={self.gamma} "
-                f"(last edge {e:.4f}); larger students may be needed", untrained=True
-            )
-        t.level = level  # never back to a cheaper class
-        f = out[0]
-        a = self.learning_rate * line_search(t.F, f, t.G, self.temperature)
-        if a <= 0.0:
-            return self._reject(attempt, "no positive step lowers the training loss")
-        new_train = self._kd(t.F + a * f, t.G)
-        valid_out = t.outputs(student, connection, self.predict_batch_size, valid=True)
-        new_valid = self._kd(t.Fv + a * valid_out[0], t.Gv)
-        improved = new_valid < valid_loss if t.has_valid else new_train < train_loss
-        if not improved:
-            return self._reject(attempt, f"it does not lower the {t.acceptance} loss")
-        prev_width = None if t.S is None else t.S.shape[1]
-        t.accept(a, out, valid_out)
-        flops = stage_flops(student, connection, t.X.shape[1], prev_width)
-        return StageRecord(module=student.cpu(),
-                           connection=None if connection is None else connection.cpu(),
-                           weight=a, edge=e, student_index=level, train_loss=new_train,
-                           valid_loss=new_valid, flops=flops)
-
-    def _reject(self, attempt, why):
-        if self.verbose:
-            print(f"  round {attempt}: stage rejected, {why}")
-        return None
-
-    def _kd(self, F, G):
-        if F.shape[0] == 0:
-            return float("nan")
-        return float(distillation_loss(F.double(), G.double(), self.temperature))
-
-    def _print_header(self, students):
-        """Print the legend and the table's header; return the student column's width."""
-        width = max(7, *(len(repr(f)) for f in students))
-        print(f"edge: how well the stage's student fits what the ensemble still misses "
-              f"(kept from gamma={self.gamma}); step: the stage's weight\n"
-              "train/valid KD: the ensemble's distillation loss on the training / held-out "
-              "rows (a kept stage lowers the valid one)\n"
-              "cum FLOPs: per row, of the stages so far; time: seconds of the round")
-        print(f"{'stage':>5} {'student':<{width}} {'edge':>7} {'step':>7} "
-              f"{'train KD':>9} {'valid KD':>9} {'cum FLOPs':>10} {'time':>6}")
-        return width
-
-    def _print_stage(self, info, width):
-        print(f"{info['stage']:>5} {repr(info['student']):<{width}} {info['edge']:>7.4f} "
-              f"{info['weight']:>7.3f} {info['train_loss']:>9.4f} {info['valid_loss']:>9.4f} "
-              f"{info['cumulative_flops']:>10.0f} {info['seconds']:>5.1f}s")
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.required = fit_teacher_needs_y(self.teacher)
-        return tags
-
+    def _outputs_key(self):
+        return self.classes_

@@ -16,8 +16,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from sklearn_bdistil._modes import eval_mode, module_placement
 
-__all__ = ["hgb_iteration_costs", "module_flops", "module_latency", "module_params",
-           "stage_flops", "stage_latency", "stage_params", "teacher_flops", "tree_comparisons"]
+__all__ = ["LATENCY_BATCH_SIZES", "hgb_iteration_costs", "module_flops", "module_latency",
+           "module_params", "set_stage_costs", "stage_flops", "stage_latency", "stage_params",
+           "teacher_flops", "tree_comparisons"]
+
+#: Batch sizes at which ``stage_latency_`` is measured: one row, and a large batch.
+LATENCY_BATCH_SIZES = (1, 1024)
 
 
 @torch.no_grad()
@@ -165,7 +169,7 @@ def _sklearn_flops(model, n_features_in):
 def teacher_flops(teacher, n_features_in):
     """FLOPs per row of a teacher, or ``None`` where they cannot be computed.
 
-    Counted for torch modules, skorch nets, scikit-learn's ``MLPClassifier``,
+    Counted for torch modules, skorch nets, scikit-learn's MLPs,
     tree models (decision trees, random and extra forests, gradient boosting,
     HistGradientBoosting), linear models, kernel SVMs, k-nearest neighbours
     and Gaussian naive Bayes (see :func:`_sklearn_flops` for what each
@@ -174,7 +178,7 @@ def teacher_flops(teacher, n_features_in):
     width is unknown (the last step of a pipeline that changes the width) or
     whose forward pass fails on a zero row is not counted.
     """
-    from sklearn.neural_network import MLPClassifier
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
     from sklearn.pipeline import Pipeline
 
     inner = getattr(teacher, "estimator", None)
@@ -191,7 +195,7 @@ def teacher_flops(teacher, n_features_in):
                 except Exception:  # a step without feature names
                     width = None
         return None if width is None else teacher_flops(last, int(width))
-    if isinstance(teacher, MLPClassifier) and hasattr(teacher, "coefs_"):
+    if isinstance(teacher, (MLPClassifier, MLPRegressor)) and hasattr(teacher, "coefs_"):
         return _mlp_classifier_flops(teacher)
     module = teacher if isinstance(teacher, torch.nn.Module) else getattr(
         teacher, "module_", None)
@@ -228,3 +232,36 @@ def module_latency(module, n_features_in, batch_size, repeats=None, device="cpu"
                 torch.cuda.synchronize(x.device)
             times.append(time.perf_counter() - start)
     return statistics.median(times[3:]) / batch_size
+
+
+def _state_width(student, connection, connected):
+    """Width of the state a stage hands to the next one (``None``: unconnected)."""
+    from sklearn_bdistil.students._connections import state_layout
+
+    if not connected:
+        return None
+    width, has_cell = state_layout(student, connection)
+    return 2 * width if has_cell else width
+
+
+def set_stage_costs(estimator, flops, n_features, latency):
+    """Set ``stage_costs_``, ``cumulative_costs_``, ``stage_params_`` and ``stage_latency_``.
+
+    ``flops`` are the kept stages' FLOPs per row (counted by :func:`stage_flops`
+    when each stage was kept); ``latency`` maps stage modules to their measured
+    latencies and is filled as needed, so a fit that sets its stages after
+    every stage measures each once. ``fit`` sets ``teacher_cost_`` with
+    :func:`teacher_flops`.
+    """
+    est = estimator
+    est.stage_costs_ = np.asarray(flops, dtype=np.float64)
+    est.cumulative_costs_ = np.cumsum(est.stage_costs_)
+    stages = list(zip(est.estimators_, est.connections_, strict=True))
+    est.stage_params_ = np.asarray([stage_params(m, c) for m, c in stages], dtype=np.int64)
+    connected = est.connection != "none"
+    widths = ([None] + [_state_width(m, c, connected) for m, c in stages])[:len(stages)]
+    for (m, c), w in zip(stages, widths, strict=True):
+        if m not in latency:
+            latency[m] = [stage_latency(m, c, n_features, w, b) for b in LATENCY_BATCH_SIZES]
+    est.stage_latency_ = np.asarray([latency[m] for m, _ in stages],
+                                    dtype=np.float64).reshape(-1, 2)

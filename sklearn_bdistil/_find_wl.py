@@ -16,7 +16,6 @@ from skorch.callbacks import Callback, EpochTimer, PassthroughScoring
 from skorch.hf import AccelerateMixin
 from torch import nn
 
-from sklearn_bdistil._loss import DistillationCriterion
 from sklearn_bdistil._modes import eval_mode, seeded
 from sklearn_bdistil.students._base import build_student, fit_input_scaling
 from sklearn_bdistil.students._connections import (
@@ -207,9 +206,8 @@ class AcceleratedFindWLNet(AccelerateMixin, FindWLNet):
             self.criterion_ = criterion
 
 
-def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
-                  optimizer, temperature, barrier_strength, barrier_delta,
-                  device, epoch_rows=None, accelerator=None, progress=None):
+def train_student(module, X, targets, *, criterion, seed, max_epochs, batch_size, lr,
+                  optimizer, device, epoch_rows=None, accelerator=None, progress=None):
     """Train ``module`` on the FIND_WL objective; return the skorch net.
 
     Parameters
@@ -217,8 +215,11 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
     module : torch.nn.Module
         A freshly built student.
     X : torch.Tensor of shape (n_rows, n_features), on ``device``
-    targets : torch.Tensor of shape (n_rows, 3 * n_classes), on ``device``
+    targets : torch.Tensor of shape (n_rows, 3 * n_outputs), on ``device``
         ``[G | F_{t-1} | D]``.
+    criterion : (class, dict)
+        The skorch criterion and its keyword arguments
+        (:meth:`sklearn_bdistil._losses.BoostingLoss.criterion`).
     seed : int
         Seeds the minibatch order and any randomness in the module (dropout).
     epoch_rows : int or None, default=None
@@ -245,12 +246,11 @@ def train_student(module, X, targets, *, seed, max_epochs, batch_size, lr,
         kwargs = {"accelerator": accelerator, "device": None,
                   "iterator_train__process_index": accelerator.process_index,
                   "iterator_train__num_processes": accelerator.num_processes}
+    criterion_class, criterion_kwargs = criterion
+    kwargs.update({f"criterion__{k}": v for k, v in criterion_kwargs.items()})
     net = net_class(
         module,
-        criterion=DistillationCriterion,
-        criterion__temperature=temperature,
-        criterion__barrier_strength=barrier_strength,
-        criterion__barrier_delta=barrier_delta,
+        criterion=criterion_class,
         optimizer=optimizer,
         lr=lr,
         max_epochs=max_epochs,
@@ -311,10 +311,11 @@ def build_stage(factory, n_features, n_classes, connection, previous, seed):
     return student, link
 
 
-def find_wl(estimator, factory, t, targets, previous, seed):
+def find_wl(estimator, loss, factory, t, targets, previous, seed):
     """Build and train one stage; ``(student, connection, train outputs)`` or ``None``.
 
-    ``estimator`` supplies the training settings, ``t`` is the
+    ``estimator`` supplies the training settings, ``loss`` the task's
+    :class:`~sklearn_bdistil._losses.BoostingLoss` (its criterion), ``t`` is the
     :class:`~sklearn_bdistil._transfer.Transfer` set and ``targets`` the
     packed ``[G | F | D]``. A student whose loss or outputs turn non-finite is
     retrained once with a ten times smaller learning rate, then given up
@@ -323,18 +324,17 @@ def find_wl(estimator, factory, t, targets, previous, seed):
     est = estimator
     inputs, n_features = t.inputs(), t.X.shape[1]
     for lr in (est.lr, est.lr / 10):
-        student, connection = build_stage(factory, n_features, len(est.classes_),
+        student, connection = build_stage(factory, n_features, t.G.shape[1],
                                           est.connection, previous, seed)
         # built-in students scale their inputs: statistics of the training rows as given
         fit_input_scaling(student, t.X[:t.n_given], cache=t.scaling_cache)
         module = (student if connection is None
                   else ConnectedTrainer(student, connection, n_features))
         net = train_student(
-            module.to(t.X.device), inputs, targets, seed=seed,
+            module.to(t.X.device), inputs, targets, criterion=loss.criterion(), seed=seed,
             max_epochs=est.max_epochs, batch_size=est.batch_size, lr=lr,
-            optimizer=est.optimizer, temperature=est.temperature,
-            barrier_strength=est.barrier_strength, barrier_delta=est.barrier_delta,
-            device=t.X.device, epoch_rows=t.epoch_rows, accelerator=est.accelerator,
+            optimizer=est.optimizer, device=t.X.device, epoch_rows=t.epoch_rows,
+            accelerator=est.accelerator,
             progress=f"{factory!r}" if est.verbose >= 2 else None,
         )
         if net.interrupted_:

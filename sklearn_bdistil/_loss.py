@@ -1,20 +1,23 @@
-"""The FIND_WL objective: temperature distillation loss plus a soft log-barrier.
+"""The FIND_WL objectives: the task's loss plus a soft log-barrier.
 
 A student ``f`` of round ``t`` is trained on
 
-    KD_tau(F_{t-1} + f ; G) + lam * B(f ; D)
+    L(F_{t-1} + f ; G) + lam * B(f ; D)
 
-where ``KD_tau`` is the temperature-``tau`` Kullback-Leibler divergence from
-the teacher's softmax to the ensemble's (scaled by ``tau**2`` as in Hinton et
-al., so gradients keep their size across temperatures) and ``B`` is a soft
-log-barrier on the weak-learning condition of :mod:`sklearn_bdistil._game`.
+where ``L`` is, for classification, ``KD_tau``, the temperature-``tau``
+Kullback-Leibler divergence from the teacher's softmax to the ensemble's
+(scaled by ``tau**2`` as in Hinton et al., so gradients keep their size across
+temperatures), and for regression the squared error in standardised units;
+``B`` is a soft log-barrier on the weak-learning condition of
+:mod:`sklearn_bdistil._game`.
 """
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
-__all__ = ["distillation_loss", "barrier_loss", "DistillationCriterion", "pack_targets"]
+__all__ = ["DistillationCriterion", "SquaredErrorCriterion", "barrier_loss", "distillation_loss",
+           "pack_targets"]
 
 
 def distillation_loss(logits, teacher_logits, temperature=1.0, reduction="mean"):
@@ -96,6 +99,33 @@ class DistillationCriterion(nn.Module):
     def forward(self, y_pred, y_true):
         teacher, ensemble, weights = torch.chunk(y_true, 3, dim=1)
         loss = distillation_loss(ensemble + y_pred, teacher, self.temperature)
+        if self.barrier_strength > 0:
+            loss = loss + self.barrier_strength * barrier_loss(
+                y_pred, weights, self.barrier_delta
+            )
+        return loss
+
+
+class SquaredErrorCriterion(nn.Module):
+    """skorch criterion for a regression round: ``mean (F + f - g)**2 + lam * B``.
+
+    ``y_true`` is :func:`pack_targets`' output, in standardised target units.
+
+    Parameters
+    ----------
+    barrier_strength : float, default=0.1
+    barrier_delta : float, default=0.1
+        See :func:`barrier_loss`.
+    """
+
+    def __init__(self, barrier_strength=0.1, barrier_delta=0.1):
+        super().__init__()
+        self.barrier_strength = barrier_strength
+        self.barrier_delta = barrier_delta
+
+    def forward(self, y_pred, y_true):
+        target, ensemble, weights = torch.chunk(y_true, 3, dim=1)
+        loss = ((ensemble + y_pred - target) ** 2).mean()
         if self.barrier_strength > 0:
             loss = loss + self.barrier_strength * barrier_loss(
                 y_pred, weights, self.barrier_delta

@@ -1,6 +1,6 @@
 """Continuing a fit: warm start and checkpoint resume.
 
-:class:`ResumableFitMixin` holds what ``BDistilClassifier.fit`` needs to start
+:class:`ResumableFitMixin` holds what ``fit`` needs to start
 from stages fitted before (``warm_start=True``, or a ``checkpoint_dir`` that
 already holds stages), to check that they belong to this fit, and to write
 them to a checkpoint directory.
@@ -25,7 +25,7 @@ CHECKPOINT_SETTINGS = ("eta", "gamma", "barrier_strength", "barrier_delta", "tem
 
 
 class ResumableFitMixin:
-    """Warm start and checkpoint resume for ``BDistilClassifier``."""
+    """Warm start and checkpoint resume for the estimators of :mod:`sklearn_bdistil._base`."""
 
     def _remember_fit(self, rng, split_seed):
         """What a warm start continues from: the random state, the held-out split's
@@ -54,29 +54,31 @@ class ResumableFitMixin:
         # the same teacher object, unless the user has set another one
         teacher = self.teacher_ if self.teacher is self._fitted_from else None
         return {"records": records, "n_features": self.n_features_in_, "teacher": teacher,
-                "classes": self.classes_, "rng": self._rng, "split_seed": self._split_seed,
+                "outputs": self._outputs_key(), "rng": self._rng, "split_seed": self._split_seed,
                 "connection": getattr(self, "_fitted_connection", None)}
 
     def _checkpoint_problem(self, X, G, students, groups=None):
         """What the stages in ``checkpoint_dir`` depend on (see ``CheckpointDir.problem``)."""
-        settings = {name: getattr(self, name) for name in CHECKPOINT_SETTINGS}
+        settings = {name: getattr(self, name) for name in CHECKPOINT_SETTINGS
+                    if hasattr(self, name)}  # a regressor has no temperature
         settings["random_state"] = (int(self.random_state)
                                     if isinstance(self.random_state, Integral) else None)
         data = (X.astype(np.float32, copy=False), G) + (() if groups is None else (groups,))
-        return CheckpointDir.problem(X.shape[1], self.classes_, students, self.connection,
+        return CheckpointDir.problem(X.shape[1], self._outputs_key(), students, self.connection,
                                      fingerprint(*data), settings)
 
     def _resume(self, previous, n_features, students, problem):
         """Stages to start from (warm start, then checkpoint), the RNG and the split seed."""
         if previous is not None:
             if previous["n_features"] != n_features or not np.array_equal(
-                    previous["classes"], self.classes_):
+                    previous["outputs"], self._outputs_key()):
+                what = "classes" if hasattr(self, "classes_") else "outputs"
                 raise ValueError(
                     "warm_start=True continues the previous fit, which had "
-                    f"{previous['n_features']} features and classes "
-                    f"{previous['classes'].tolist()}; X or the teacher has changed (a "
-                    "teacher without classes_ needs the same y, or classes=, each time). "
-                    "Set warm_start=False to start over."
+                    f"{previous['n_features']} features and {what} "
+                    f"{np.asarray(previous['outputs']).tolist()}; X or the teacher has "
+                    "changed (a teacher without classes_ needs the same y, or classes=, "
+                    "each time). Set warm_start=False to start over."
                 )
             connection = describe(self.connection)
             if previous["connection"] is not None and previous["connection"] != connection:
@@ -101,7 +103,8 @@ class ResumableFitMixin:
             if meta is not None:
                 checkpoint.check_compatible(meta, problem)
                 records, rng_state = checkpoint.read_stages(
-                    lambda i, previous: build_stage(students[i], n_features, len(self.classes_),
+                    lambda i, previous: build_stage(students[i], n_features,
+                                                    len(self._outputs_key()),
                                                     self.connection, previous, 0),
                     limit=self.n_estimators)
                 if records:

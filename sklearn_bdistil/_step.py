@@ -1,5 +1,7 @@
-"""The step of a round: a line search for the stage weight ``a_t``.
+"""The step of a round: the stage weight ``a_t``.
 
+Regression: ``a* = argmin_a mean (F + a f - g)**2 = <g - F, f> / <f, f>``,
+in closed form (:func:`closed_form_step`). Classification:
 ``a* = argmin_a KD_tau(F + a f ; G)`` is a one-dimensional convex problem
 (the loss is convex in the logits, which are affine in ``a``). It is solved by
 safeguarded Newton iterations on ``[0, inf)``: no upper bound, since a bounded
@@ -8,7 +10,7 @@ grid kept landing on its upper end in early experiments.
 
 import torch
 
-__all__ = ["line_search"]
+__all__ = ["closed_form_step", "line_search"]
 
 
 class _Objective:
@@ -98,3 +100,17 @@ def line_search(ensemble, student, teacher, temperature=1.0, max_iter=50, tol=1e
         if change <= tol * max(1.0, a):
             break
     return a
+
+
+def closed_form_step(ensemble, student, target):
+    """Stage weight minimising the squared error along the student's outputs.
+
+    ``<g - F, f> / <f, f>`` (float64 sums), floored at 0: ``0.0`` when moving
+    along ``f`` does not lower the error, or ``f`` is zero.
+    """
+    f = student.double()
+    numerator = float(((target.double() - ensemble.double()) * f).sum())
+    denominator = float((f * f).sum())
+    if not denominator > 0.0 or not numerator > 0.0:  # also NaN
+        return 0.0
+    return numerator / denominator

@@ -1,4 +1,8 @@
-"""Teacher adapters: whatever the user fitted -> an ``(n_rows, n_classes)`` logit matrix.
+"""Teacher adapters: whatever the user fitted -> an ``(n_rows, n_outputs)`` matrix.
+
+Classifiers give logits (:func:`teacher_logits`), regressors predictions
+(:func:`teacher_predictions`: a scikit-learn regressor's or a skorch
+``NeuralNetRegressor``'s ``predict``, or a torch module's outputs).
 
 Supported teachers, checked in this order:
 
@@ -24,8 +28,8 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bdistil._modes import eval_mode, module_placement
 
-__all__ = ["fit_teacher", "is_dataframe", "is_fitted", "like_frame", "teacher_classes",
-           "teacher_logits", "PROBA_EPS"]
+__all__ = ["fit_regression_teacher", "fit_teacher", "is_dataframe", "is_fitted", "like_frame",
+           "teacher_classes", "teacher_logits", "teacher_predictions", "PROBA_EPS"]
 
 #: Probabilities are clipped to at least this before the log, so a teacher
 #: that is certain does not produce infinite logit gaps.
@@ -291,3 +295,61 @@ def teacher_logits(teacher, X, batch_size=8192):
     if not np.isfinite(out).all():
         raise ValueError("The teacher returned non-finite logits (NaN or inf).")
     return out
+
+
+def fit_regression_teacher(teacher, X, y):
+    """A fitted regression teacher: ``teacher`` itself, or a fitted clone of it."""
+    if isinstance(teacher, torch.nn.Module):
+        return teacher
+    if not hasattr(teacher, "predict"):
+        raise TypeError(
+            "The teacher must be a torch.nn.Module or a regressor with predict; "
+            f"{type(teacher).__name__} has no predict.")
+    if is_fitted(teacher):
+        return teacher
+    if y is None:
+        raise ValueError(
+            f"The teacher {type(teacher).__name__} is not fitted, so fit needs y to fit "
+            "it; pass y or a fitted teacher (e.g. wrapped in sklearn.frozen.FrozenEstimator).")
+    fitted = clone(teacher)
+    if _is_skorch(fitted):
+        y = np.asarray(y, dtype=np.float32)
+        fitted.fit(np.asarray(X, dtype=np.float32), y.reshape(len(y), -1))
+    else:
+        fitted.fit(X, y)
+    return fitted
+
+
+def teacher_predictions(teacher, X, batch_size=8192):
+    """A regression teacher's predictions on ``X``, in batches, as ``(n_rows, n_outputs)``.
+
+    Returns
+    -------
+    predictions : ndarray of shape (n_rows, n_outputs), float32
+    one_d : bool
+        Whether the teacher answered one value per row (a 1-D array).
+    """
+    if teacher is None or not (isinstance(teacher, torch.nn.Module)
+                               or hasattr(teacher, "predict")):
+        raise TypeError(
+            "The teacher must be a torch.nn.Module or a regressor with predict; "
+            f"{type(teacher).__name__} has no predict.")
+    if isinstance(teacher, torch.nn.Module):
+        out = _torch_logits(teacher, X, batch_size)
+    elif _is_skorch(teacher):
+        net = _unfrozen(teacher)
+        out = _in_batches(lambda rows: net.predict(_writable(np.asarray(rows, np.float32))),
+                          X, batch_size)
+    else:
+        out = _in_batches(lambda rows: np.asarray(teacher.predict(rows), dtype=np.float64),
+                          X, batch_size)
+    one_d = out.ndim == 1
+    if out.ndim == 1:
+        out = out.reshape(-1, 1)
+    if out.ndim != 2 or out.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"The teacher returned predictions of shape {out.shape}; expected "
+            f"(n_rows={X.shape[0]},) or (n_rows, n_outputs).")
+    if not np.isfinite(out).all():
+        raise ValueError("The teacher returned non-finite predictions (NaN or inf).")
+    return out, one_d

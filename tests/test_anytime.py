@@ -122,20 +122,22 @@ def test_stage_copies_on_another_device_are_made_once(fitted, data):
     reused until a stage changes, and never pickled."""
     import torch
 
+    from sklearn_bdistil._device import stages_on
+
     meta = torch.device("meta")
-    assert fitted._stages_on(torch.device("cpu"))[0][0] is fitted.estimators_[0]
-    first = fitted._stages_on(meta)
+    assert stages_on(fitted, torch.device("cpu"))[0][0] is fitted.estimators_[0]
+    first = stages_on(fitted, meta)
     assert all(p.is_meta for p in first[0][0].parameters())
-    assert fitted._stages_on(meta) is first
+    assert stages_on(fitted, meta) is first
     assert all(p.device.type == "cpu" for m in fitted.estimators_ for p in m.parameters())
 
     # an in-place change of the fitted weights, e.g. load_state_dict, makes new copies
     state = {k: v.clone() for k, v in fitted.estimators_[-1].state_dict().items()}
     fitted.estimators_[-1].load_state_dict(state)
-    second = fitted._stages_on(meta)
-    assert second is not first and fitted._stages_on(meta) is second
+    second = stages_on(fitted, meta)
+    assert second is not first and stages_on(fitted, meta) is second
     fitted.estimators_[0] = pickle.loads(pickle.dumps(fitted.estimators_[0]))
-    assert fitted._stages_on(meta) is not second
+    assert stages_on(fitted, meta) is not second
 
     restored = pickle.loads(pickle.dumps(fitted))
     assert "_device_stages" in vars(fitted) and "_device_stages" not in vars(restored)

@@ -10,9 +10,10 @@ import pytest
 import torch
 
 from conftest import FAST
-from sklearn_bdistil import BDistilClassifier, Conv1dStudent, MLPStudent, _classifier
+from sklearn_bdistil import BDistilClassifier, Conv1dStudent, MLPStudent, _base
+from sklearn_bdistil._device import stages_on
 from sklearn_bdistil._find_wl import train_student
-from sklearn_bdistil._loss import pack_targets
+from sklearn_bdistil._loss import DistillationCriterion, pack_targets
 from sklearn_bdistil.students._base import build_student
 
 pytestmark = pytest.mark.gpu
@@ -46,14 +47,14 @@ def test_a_cuda_fit_is_seeded_and_leaves_the_callers_cuda_random_state(data, tea
 def test_transfer_set_stays_on_the_gpu(data, teacher, monkeypatch):
     X, _ = data
     seen = []
-    build = _classifier.Transfer.on_device
+    build = _base.Transfer.on_device
 
     def recording(*args, **kwargs):
         t = build(*args, **kwargs)
         seen.append(t)
         return t
 
-    monkeypatch.setattr(_classifier.Transfer, "on_device", staticmethod(recording))
+    monkeypatch.setattr(_base.Transfer, "on_device", staticmethod(recording))
     BDistilClassifier(teacher, [MLPStudent((8,))], connection="dense", device="cuda",
                       augmentation="mixup", **FAST).fit(X)
     (t,) = seen
@@ -76,8 +77,10 @@ def test_find_wl_does_not_wait_for_the_gpu_every_batch():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             train_student(module, X, y, seed=0, max_epochs=epochs, batch_size=batch, lr=1e-2,
-                          optimizer=torch.optim.Adam, temperature=1.0, barrier_strength=0.1,
-                          barrier_delta=0.1, device=device)
+                          optimizer=torch.optim.Adam, device=device,
+                          criterion=(DistillationCriterion, {"temperature": 1.0,
+                                                             "barrier_strength": 0.1,
+                                                             "barrier_delta": 0.1}))
     finally:
         torch.cuda.set_sync_debug_mode(0)
     syncs = [w for w in caught if "synchroniz" in str(w.message).lower()]
@@ -94,8 +97,8 @@ def test_staged_prediction_on_cuda_matches_cpu(data, teacher):
     gpu = list(clf.set_params(device="cuda").staged_decision_function(X))
     for a, b in zip(cpu, gpu, strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-4)
-    stages = clf._stages_on(torch.device("cuda"))  # copied once, by the call above
-    assert clf._stages_on(torch.device("cuda")) is stages
+    stages = stages_on(clf, torch.device("cuda"))  # copied once, by the call above
+    assert stages_on(clf, torch.device("cuda")) is stages
     assert all(p.is_cuda for p in stages[0][0].parameters())
     gpu_exit, gpu_used = clf.predict_early_exit(X, threshold=0.8)
     cpu_exit, cpu_used = clf.set_params(device="cpu").predict_early_exit(X, threshold=0.8)

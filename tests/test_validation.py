@@ -202,12 +202,12 @@ def test_unknown_device(data, teacher):
                                         (torch.nn.Linear(8, 3), TypeError),
                                         (MLPStudent(activation="sigmoid"), ValueError)])
 def test_every_student_is_checked_before_any_training(data, teacher, bad, error, monkeypatch):
-    from sklearn_bdistil import _classifier
+    from sklearn_bdistil import _base
 
     def no_training(*args, **kwargs):
         raise AssertionError("a round started")
 
-    monkeypatch.setattr(_classifier, "find_wl", no_training)
+    monkeypatch.setattr(_base, "find_wl", no_training)
     X, _ = data
     with pytest.raises(error):
         BDistilClassifier(teacher, [MLPStudent((4,)), bad], **FAST).fit(X)
@@ -264,18 +264,18 @@ def test_without_groups_the_held_out_rows_are_contiguous_blocks():
 
 
 def test_fit_with_groups_holds_out_whole_groups(data, teacher, monkeypatch):
-    from sklearn_bdistil import BDistilClassifier, MLPStudent, _classifier
+    from sklearn_bdistil import BDistilClassifier, MLPStudent, _base
 
     X, _ = data
     groups = np.repeat(np.arange(12), 20)
     seen = []
-    split = _classifier.split_rows
+    split = _base.split_rows
 
     def recording(*args):
         seen.append(split(*args))
         return seen[-1]
 
-    monkeypatch.setattr(_classifier, "split_rows", recording)
+    monkeypatch.setattr(_base, "split_rows", recording)
     clf = BDistilClassifier(teacher, [MLPStudent((4,))], n_estimators=2, max_epochs=2,
                             gamma=-1.0, validation_fraction=0.25, random_state=0)
     clf.fit(X, groups=groups)

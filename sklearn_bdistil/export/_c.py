@@ -29,6 +29,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bdistil.export._onnx import _quiet_exporter
 from sklearn_bdistil.export._stages import (
+    check_classifier,
     check_rows,
     max_difference,
     reference_logits,
@@ -243,6 +244,7 @@ def to_c(estimator, directory, n_stages=None, check=True):
     >>> to_c(clf, "bdistil_c")  # doctest: +SKIP
     """
     check_is_fitted(estimator)
+    check_classifier(estimator, "to_c")
     _import_cgen()
     stages = stage_modules(estimator, n_stages)
     n_features, n_classes = estimator.n_features_in_, len(estimator.classes_)

@@ -16,7 +16,12 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bdistil.export._onnx import to_torch
-from sklearn_bdistil.export._stages import check_rows, max_difference, reference_logits
+from sklearn_bdistil.export._stages import (
+    check_classifier,
+    check_rows,
+    max_difference,
+    reference_logits,
+)
 
 __all__ = ["EXECUTORCH_INSTALL", "to_executorch"]
 
@@ -76,6 +81,7 @@ def to_executorch(estimator, path, n_stages=None, batch_size=1, xnnpack=True, ch
     >>> program.load_method("forward").execute([x])[0][2]  # stage 3's logits  # doctest: +SKIP
     """
     check_is_fitted(estimator)
+    check_classifier(estimator, "to_executorch")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     to_edge_transform_and_lower = _import_executorch()

@@ -43,11 +43,17 @@ class StagedEnsembleModule(nn.Module):
     connections : list of torch.nn.Module or None, default=None
         Each stage's connection to the previous one (``None`` entries for
         unconnected stages); the hidden state is carried from stage to stage.
+    output_shift, output_scale : sequence of float, default=None
+        A regressor's link, per output: the module returns
+        ``output_shift + output_scale * F_k``, in the targets' units. ``None``
+        (a classifier): the cumulative logits themselves.
     """
 
     connected: torch.jit.Final[bool]
+    scaled: torch.jit.Final[bool]
 
-    def __init__(self, students, weights, connections=None):
+    def __init__(self, students, weights, connections=None, output_shift=None,
+                 output_scale=None):
         super().__init__()
         if len(students) != len(weights) or not len(students):
             raise ValueError("Need one weight per student and at least one student.")
@@ -62,6 +68,11 @@ class StagedEnsembleModule(nn.Module):
         self.connections = nn.ModuleList([c if c is not None else _NoConnection()
                                           for c in connections])
         self.register_buffer("weights", torch.as_tensor(list(weights), dtype=torch.float32))
+        self.scaled = output_scale is not None
+        self.register_buffer("output_shift", torch.as_tensor(
+            [0.0] if output_shift is None else list(output_shift), dtype=torch.float32))
+        self.register_buffer("output_scale", torch.as_tensor(
+            [1.0] if output_scale is None else list(output_scale), dtype=torch.float32))
 
     def forward(self, x):
         outputs = []
@@ -84,7 +95,7 @@ class StagedEnsembleModule(nn.Module):
                 logits = student(x)
             step = self.weights[k] * logits
             F = step if k == 0 else F + step
-            outputs.append(F)
+            outputs.append(self.output_shift + self.output_scale * F if self.scaled else F)
         return torch.stack(outputs)
 
 
@@ -93,7 +104,7 @@ def to_torch(estimator, n_stages=None):
 
     Parameters
     ----------
-    estimator : fitted BDistilClassifier
+    estimator : fitted BDistilClassifier or BDistilRegressor
     n_stages : int, default=None
         Number of stages to include; ``None`` includes all.
 
@@ -101,8 +112,9 @@ def to_torch(estimator, n_stages=None):
     -------
     module : StagedEnsembleModule
         Maps ``(batch, n_features)`` float32 rows to the cumulative logits of
-        every stage, ``(n_stages, batch, n_classes)``; a copy, independent of
-        the estimator.
+        every stage, ``(n_stages, batch, n_classes)``; for a regressor, every
+        stage's predictions ``(n_stages, batch, n_outputs)`` in the targets'
+        units. A copy, independent of the estimator.
 
     Examples
     --------
@@ -124,9 +136,13 @@ def to_torch(estimator, n_stages=None):
     def copy_(m):
         return None if m is None else copy.deepcopy(m).cpu().float()
 
+    shift = getattr(estimator, "_target_mean", None)  # a regressor's link
+    scale = getattr(estimator, "_target_scale", None)
     return StagedEnsembleModule([copy_(m) for m in estimator.estimators_[:n]],
                                 estimator.estimator_weights_[:n],
-                                [copy_(c) for c in estimator.connections_[:n]]).eval()
+                                [copy_(c) for c in estimator.connections_[:n]],
+                                None if shift is None else shift.tolist(),
+                                None if scale is None else scale.tolist()).eval()
 
 
 def to_onnx(estimator, path, n_stages=None, opset_version=None):
@@ -137,7 +153,7 @@ def to_onnx(estimator, path, n_stages=None, opset_version=None):
 
     Parameters
     ----------
-    estimator : fitted BDistilClassifier
+    estimator : fitted BDistilClassifier or BDistilRegressor
     path : str or os.PathLike
     n_stages : int, default=None
     opset_version : int, default=None
@@ -151,7 +167,8 @@ def to_onnx(estimator, path, n_stages=None, opset_version=None):
     path : str or os.PathLike
         Where the model was written. Input ``input`` (float32, ``(batch,
         n_features)``), output ``stage_logits`` (``(n_stages, batch,
-        n_classes)``).
+        n_classes)``; a regressor's: every stage's predictions,
+        ``(n_stages, batch, n_outputs)``).
 
     Examples
     --------

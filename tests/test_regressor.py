@@ -1,0 +1,201 @@
+"""BDistilRegressor: the boosting loop of the classifier with the squared error."""
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_regression
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.frozen import FrozenEstimator
+from sklearn.linear_model import Ridge
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV
+from sklearn.multioutput import MultiOutputRegressor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_bdistil import BDistilRegressor, EarlyStoppingWarning, MLPStudent
+from sklearn_bdistil.export import to_c, to_torch
+
+FAST = {"n_estimators": 3, "max_epochs": 15, "batch_size": 64, "random_state": 0}
+
+
+@pytest.fixture(scope="module")
+def data():
+    X, y = make_regression(n_samples=400, n_features=6, n_informative=4, noise=5.0,
+                           random_state=0)
+    return X, y * 10 + 500  # far from zero mean and unit scale: the link must undo it
+
+
+@pytest.fixture(scope="module")
+def teacher(data):
+    X, y = data
+    return HistGradientBoostingRegressor(max_iter=60, random_state=0).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def fitted(data, teacher):
+    X, _ = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        return BDistilRegressor(teacher, [MLPStudent((8,))], **FAST).fit(X)
+
+
+def test_stages_approach_the_teacher_and_keep_its_units(fitted, data, teacher):
+    X, _ = data
+    target = teacher.predict(X)
+    scores = [r2_score(target, p) for p in fitted.staged_predict(X)]
+    assert len(scores) == fitted.n_estimators_ >= 2
+    assert scores[-1] > 0.8 and scores[-1] >= scores[0]
+    assert np.all(np.diff(fitted.validation_loss_) < 0)  # every kept stage lowers it
+    assert fitted.predict(X).shape == (len(X),)
+    assert abs(fitted.predict(X).mean() - target.mean()) < 0.1 * target.std()
+    assert fitted.n_outputs_ == 1
+    assert fitted.score(X, target) == pytest.approx(scores[-1])
+
+
+def test_prefixes_by_stage_count_and_by_cost(fitted, data):
+    X, _ = data
+    staged = list(fitted.staged_predict(X))
+    np.testing.assert_allclose(fitted.predict(X, n_stages=1), staged[0], rtol=1e-6)
+    budget = fitted.cumulative_costs_[1]
+    np.testing.assert_allclose(fitted.predict(X, max_cost=budget), staged[1], rtol=1e-6)
+    assert fitted.cumulative_costs_.shape == fitted.stage_costs_.shape == (fitted.n_estimators_,)
+    assert fitted.teacher_cost_ > 0
+
+
+def test_to_torch_returns_predictions_in_the_targets_units(fitted, data):
+    X, _ = data
+    module = to_torch(fitted)
+    with torch.no_grad():
+        out = module(torch.as_tensor(X[:20], dtype=torch.float32)).numpy()
+    expected = np.stack(list(fitted.staged_predict(X[:20])))
+    np.testing.assert_allclose(out[:, :, 0], expected, rtol=1e-4, atol=1e-3)
+
+
+def test_c_export_refuses_a_regressor_clearly(fitted, tmp_path):
+    with pytest.raises(TypeError, match="BDistilClassifier only"):
+        to_c(fitted, tmp_path)
+
+
+def test_multi_output_teacher_and_labels(data):
+    X, y = data
+    Y = np.column_stack([y, -0.01 * y + 3.0])
+    teacher = MultiOutputRegressor(Ridge()).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        reg = BDistilRegressor(teacher, [MLPStudent((8,))], **FAST).fit(X, Y)
+    assert reg.n_outputs_ == 2
+    pred = reg.predict(X)
+    assert pred.shape == (len(X), 2)
+    assert r2_score(Y, pred, multioutput="raw_values").min() > 0.8
+
+
+def test_an_unfitted_teacher_is_fitted_on_the_labels(data):
+    X, y = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        reg = BDistilRegressor(make_pipeline(StandardScaler(), Ridge()), [MLPStudent((8,))],
+                               **FAST).fit(X, y)
+    assert hasattr(reg.teacher_, "predict") and reg.teacher_ is not reg.teacher
+    with pytest.raises(ValueError, match="requires y"):
+        BDistilRegressor(Ridge(), **FAST).fit(X)
+
+
+def test_precomputed_predictions_and_torch_teachers(data, teacher):
+    X, _ = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        reg = BDistilRegressor(None, [MLPStudent((8,))], **FAST).fit(
+            X, teacher_predictions=teacher.predict(X))
+        assert reg.predict(X[:5]).shape == (5,)
+        linear = torch.nn.Linear(6, 3)
+        reg = BDistilRegressor(linear, [MLPStudent((8,))], **FAST).fit(X)
+        assert reg.predict(X[:5]).shape == (5, 3)
+    with pytest.raises(ValueError, match="teacher_predictions must have shape"):
+        BDistilRegressor(None, **FAST).fit(X, teacher_predictions=np.zeros((3, 1)))
+    with pytest.raises(ValueError, match="NaN"):
+        BDistilRegressor(None, **FAST).fit(X, teacher_predictions=np.full(len(X), np.nan))
+    with pytest.raises(TypeError, match="no predict"):
+        BDistilRegressor(object(), **FAST).fit(X)
+
+
+def test_skorch_regressor_teacher(data):
+    from skorch import NeuralNetRegressor
+
+    X, y = data
+    X32 = StandardScaler().fit_transform(X).astype(np.float32)
+    y32 = ((y - y.mean()) / y.std()).astype(np.float32).reshape(-1, 1)
+    net = NeuralNetRegressor(torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.ReLU(),
+                                                 torch.nn.Linear(16, 1)),
+                             max_epochs=5, lr=0.05, train_split=None, verbose=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        reg = BDistilRegressor(net, [MLPStudent((8,))], **FAST).fit(X32, y32)
+    assert reg.predict(X32[:4]).shape == (4, 1)  # y was 2-D
+    assert reg.teacher_cost_ > 0
+
+
+def test_warm_start_adds_stages_and_keeps_the_prefix(data, teacher):
+    X, _ = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        reg = BDistilRegressor(teacher, [MLPStudent((8,))], **{**FAST, "n_estimators": 1},
+                               warm_start=True, validation_fraction=None).fit(X)
+        first = reg.predict(X, n_stages=1)
+        reg.set_params(n_estimators=3).fit(X)
+    assert reg.n_estimators_ >= 2
+    np.testing.assert_allclose(reg.predict(X, n_stages=1), first, rtol=1e-6)
+
+
+def test_checkpoint_resume_gives_the_same_stages(data, teacher, tmp_path):
+    X, _ = data
+    kwargs = {**FAST, "validation_fraction": None}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        full = BDistilRegressor(teacher, [MLPStudent((8,))], **kwargs).fit(X)
+        BDistilRegressor(teacher, [MLPStudent((8,))], **{**kwargs, "n_estimators": 2},
+                         checkpoint_dir=tmp_path).fit(X)
+        resumed = BDistilRegressor(teacher, [MLPStudent((8,))], **kwargs,
+                                   checkpoint_dir=tmp_path).fit(X)
+    np.testing.assert_allclose(resumed.predict(X), full.predict(X), rtol=1e-5)
+
+
+def test_groups_and_connections(data, teacher):
+    X, _ = data
+    groups = np.repeat(np.arange(8), len(X) // 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        reg = BDistilRegressor(teacher, [MLPStudent((8,))], connection="gru",
+                               **FAST).fit(X, groups=groups)
+    assert reg.n_estimators_ >= 1
+    assert all(c is None for c in reg.connections_[:1])
+    np.testing.assert_allclose(list(reg.staged_predict(X))[-1], reg.predict(X), rtol=1e-6)
+
+
+def test_bad_targets_are_refused(data, teacher):
+    X, y = data
+    with pytest.raises(ValueError, match="outputs"):
+        BDistilRegressor(teacher, **FAST).fit(X, np.column_stack([y, y]))
+    with pytest.raises(ValueError):
+        BDistilRegressor(teacher, **FAST).fit(X, np.array(["a"] * len(X)))
+
+
+@pytest.mark.filterwarnings("ignore::sklearn_bdistil.EarlyStoppingWarning")
+def test_a_useless_teacher_is_reported(data):
+    X, y = data
+    bad = FrozenEstimator(Ridge().fit(X, -y))  # e.g. fitted on another encoding
+    with pytest.warns(UserWarning, match="R\\^2"):
+        BDistilRegressor(bad, [MLPStudent((4,))], **{**FAST, "n_estimators": 1}).fit(X, y)
+
+
+def test_grid_search_on_r2(data, teacher):
+    X, y = data
+    search = GridSearchCV(BDistilRegressor(FrozenEstimator(teacher), [MLPStudent((4,))],
+                                           **{**FAST, "n_estimators": 2}),
+                          {"learning_rate": [0.5, 1.0]}, cv=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        search.fit(X, y)
+    assert search.best_score_ > 0.5
