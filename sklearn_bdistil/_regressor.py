@@ -118,7 +118,7 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
         As for :class:`~sklearn_bdistil.BDistilClassifier`.
     n_estimators_ : int
     train_loss_, validation_loss_ : ndarray of shape (n_stages + 1,)
-        Mean squared error to the target in standardised units (1 for the
+        Mean squared error to the target in standardised units (about 1 for the
         empty ensemble on the training rows), before and after each stage.
     stage_costs_, cumulative_costs_, stage_params_, stage_latency_ : ndarray
         FLOPs per row, parameters and measured latency per stage.

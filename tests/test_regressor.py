@@ -199,3 +199,17 @@ def test_grid_search_on_r2(data, teacher):
         warnings.simplefilter("ignore", EarlyStoppingWarning)
         search.fit(X, y)
     assert search.best_score_ > 0.5
+
+
+def test_onnx_file_predicts_every_prefix(fitted, data, tmp_path):
+    onnxruntime = pytest.importorskip("onnxruntime")
+    pytest.importorskip("onnxscript")
+    from sklearn_bdistil.export import to_onnx
+
+    X, _ = data
+    path = to_onnx(fitted, tmp_path / "reg.onnx")
+    session = onnxruntime.InferenceSession(str(path))
+    out = session.run(None, {"input": X[:30].astype(np.float32)})[0]
+    expected = np.stack(list(fitted.staged_predict(X[:30])))
+    assert out.shape == (fitted.n_estimators_, 30, 1)
+    np.testing.assert_allclose(out[:, :, 0], expected, rtol=1e-4, atol=1e-2)
