@@ -10,7 +10,7 @@ import numpy as np
 import torch
 from sklearn.utils.validation import check_consistent_length
 
-from sklearn_bdistil._find_wl import stage_outputs
+from sklearn_bdistil._inference import stage_outputs
 from sklearn_bdistil._predict import _softmax
 
 __all__ = ["EarlyExitMixin", "early_exit_curve"]

@@ -6,7 +6,8 @@ instead of its default per-row ``Dataset`` + ``DataLoader`` collation, which
 is several times slower than a plain torch loop for small students. The
 targets of a batch are the rows of ``[G | F_{t-1} | D]``
 (:func:`sklearn_bdistil._loss.pack_targets`), so the loss is an ordinary
-skorch criterion.
+skorch criterion. Running a stage on rows (inference) is in
+:mod:`sklearn_bdistil._inference`.
 """
 
 import numpy as np
@@ -16,7 +17,7 @@ from skorch.callbacks import Callback, EpochTimer, PassthroughScoring
 from skorch.hf import AccelerateMixin
 from torch import nn
 
-from sklearn_bdistil._modes import eval_mode, seeded
+from sklearn_bdistil._modes import seeded
 from sklearn_bdistil.students._base import build_student, fit_input_scaling
 from sklearn_bdistil.students._connections import (
     check_connectable,
@@ -26,7 +27,7 @@ from sklearn_bdistil.students._connections import (
 )
 
 __all__ = ["AcceleratedFindWLNet", "ConnectedTrainer", "FindWLNet", "TensorBatchIterator",
-           "build_stage", "find_wl", "forward_in_batches", "stage_outputs", "train_student"]
+           "build_stage", "find_wl", "train_student"]
 
 
 class TensorBatchIterator:
@@ -364,38 +365,3 @@ class ConnectedTrainer(nn.Module):
     def forward(self, xs):
         x, state = xs[:, :self.n_features], xs[:, self.n_features:]
         return stage_forward(self.student, self.connection, x, state)[0]
-
-
-@torch.no_grad()
-def stage_outputs(student, connection, X, state, batch_size, with_state):
-    """``(logits, new state)`` of one stage on ``X``, in batches, in eval mode.
-
-    ``state`` is the previous stage's state for the same rows (``None`` before
-    the first stage). Without ``with_state`` the student runs as a plain
-    module and the returned state is ``None``. Batches are written into
-    preallocated outputs: concatenating a list of per-batch outputs fragments
-    the CPU heap, which then holds on to every batch's activations (about
-    1 GB for a million rows).
-    """
-    with eval_mode(student, connection):
-        logits = states = None
-        for start in range(0, max(len(X), 1), batch_size):
-            rows = slice(start, start + batch_size)
-            if with_state:
-                out, new = stage_forward(student, connection, X[rows],
-                                         None if state is None else state[rows])
-            else:
-                out, new = student(X[rows]), None
-            if logits is None:
-                logits = out.new_empty((len(X), *out.shape[1:]))
-                if new is not None:
-                    states = new.new_empty((len(X), *new.shape[1:]))
-            logits[rows] = out
-            if new is not None:
-                states[rows] = new
-        return logits, states
-
-
-def forward_in_batches(module, X, batch_size):
-    """Logits of ``module`` on ``X`` (a tensor on the module's device), in eval mode."""
-    return stage_outputs(module, None, X, None, batch_size, with_state=False)[0]

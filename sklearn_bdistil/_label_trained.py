@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from sklearn_bdistil._find_wl import forward_in_batches
+from sklearn_bdistil._inference import forward_in_batches
 from sklearn_bdistil.students._base import build_student, fit_input_scaling
 
 __all__ = ["label_trained_logits", "module_logits", "train_plain"]

@@ -18,7 +18,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from sklearn_bdistil._device import resolve_device, stages_on
-from sklearn_bdistil._find_wl import stage_outputs
+from sklearn_bdistil._inference import stage_outputs
 from sklearn_bdistil._validation import check_float32_range, check_numeric_columns
 
 __all__ = ["ClassifierPredictorMixin", "RegressorPredictorMixin", "StagedPredictorMixin",

@@ -198,7 +198,7 @@ def _in_batches(logits_of, X, batch_size):
     """``logits_of`` applied to ``X`` in batches, written into one float32 array.
 
     One preallocated output rather than a concatenated list of batch outputs,
-    which fragments the heap (see :func:`sklearn_bdistil._find_wl.stage_outputs`).
+    which fragments the heap (see :func:`sklearn_bdistil._inference.stage_outputs`).
     """
     out = np.empty((X.shape[0], 0), dtype=np.float32)
     rows = X.iloc if is_dataframe(X) else X

@@ -5,7 +5,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from sklearn_bdistil._find_wl import stage_outputs
+from sklearn_bdistil._inference import stage_outputs
 
 __all__ = ["Transfer"]
 
