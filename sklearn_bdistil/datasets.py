@@ -14,7 +14,8 @@ from pathlib import Path
 import numpy as np
 from sklearn.utils import Bunch
 
-__all__ = ["load_fashion_mnist", "load_hapt", "load_letter", "load_watch"]
+__all__ = ["load_diamonds", "load_fashion_mnist", "load_hapt", "load_letter",
+           "load_txhousing", "load_watch"]
 
 
 def _seglearn_watch_file():
@@ -339,3 +340,93 @@ def load_letter(data_home=None):
         target_names=np.asarray([str(c) for c in letters.cat.categories]),
         feature_names=[str(c) for c in features.columns],
     )
+
+
+# ------------------------------------------------------------- regression
+
+def _plotnine_csv(name, loader):
+    """Path of a CSV that the PyPI package ``plotnine`` ships (read without importing it)."""
+    spec = importlib.util.find_spec("plotnine")
+    if spec is None or spec.origin is None:
+        raise ImportError(
+            f"{loader} reads a data file that ships with the PyPI package 'plotnine'; install "
+            "it with `pip install plotnine` (or `pip install 'sklearn-bdistil[benchmarks]'`).")
+    path = Path(spec.origin).parent / "data" / f"{name}.csv"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: reinstall plotnine (pip install plotnine).")
+    return path
+
+
+def _read_csv(path):
+    import csv
+
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    return rows[0], rows[1:]
+
+
+_DIAMOND_LEVELS = {
+    "cut": ["Fair", "Good", "Very Good", "Premium", "Ideal"],
+    "color": ["J", "I", "H", "G", "F", "E", "D"],
+    "clarity": ["I1", "SI2", "SI1", "VS2", "VS1", "VVS2", "VVS1", "IF"],
+}
+
+
+def load_diamonds():
+    """Prices of 53,940 round-cut diamonds (ggplot2's ``diamonds``), for regression.
+
+    Read from the copy that ships with the PyPI package ``plotnine``; nothing
+    is downloaded. The ordered grades ``cut``, ``color`` and ``clarity`` are
+    coded 0, 1, ... from worst to best.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``data`` (53940, 9) float32: carat, cut, color, clarity, depth, table,
+        x, y, z; ``target`` (53940,) float64: the log of the price in US
+        dollars; ``feature_names``.
+    """
+    header, rows = _read_csv(_plotnine_csv("diamonds", "load_diamonds"))
+    columns = {name: [r[i] for r in rows] for i, name in enumerate(header)}
+    names = ["carat", "cut", "color", "clarity", "depth", "table", "x", "y", "z"]
+    data = np.column_stack([
+        [_DIAMOND_LEVELS[n].index(v) for v in columns[n]] if n in _DIAMOND_LEVELS
+        else np.asarray(columns[n], dtype=np.float64) for n in names]).astype(np.float32)
+    target = np.log(np.asarray(columns["price"], dtype=np.float64))
+    return Bunch(data=data, target=target, feature_names=names)
+
+
+def load_txhousing():
+    """Monthly home sales of 46 Texas cities, 2000-2015 (ggplot2's ``txhousing``).
+
+    Read from the copy that ships with the PyPI package ``plotnine``; months
+    with a missing value are dropped (7,126 of 8,602 rows remain). The
+    target, the log of the month's median sale price, is to be predicted
+    from the city (one column per city), the date, and the log of the number
+    of sales, of the active listings and the months of inventory; the total
+    value of sales, from which the median would follow almost exactly, is
+    left out.
+
+    Returns
+    -------
+    data : sklearn.utils.Bunch
+        ``data`` (7126, 50) float32, ``target`` (7126,) float64, ``feature_names``,
+        ``groups`` (n,) the city of each row.
+    """
+    header, rows = _read_csv(_plotnine_csv("txhousing", "load_txhousing"))
+    col = {name: i for i, name in enumerate(header)}
+    needed = ["year", "month", "sales", "median", "listings", "inventory"]
+    rows = [r for r in rows if all(r[col[n]] not in ("", "NA") for n in needed)]
+    cities = sorted({r[col["city"]] for r in rows})
+    city = np.asarray([cities.index(r[col["city"]]) for r in rows])
+
+    def values(name):
+        return np.asarray([r[col[name]] for r in rows], dtype=np.float64)
+
+    numeric = np.column_stack([values("year") + (values("month") - 1) / 12,
+                               np.log1p(values("sales")), np.log1p(values("listings")),
+                               values("inventory")])
+    data = np.hstack([numeric, np.eye(len(cities))[city]]).astype(np.float32)
+    names = ["date", "log_sales", "log_listings", "inventory"] + [f"city={c}" for c in cities]
+    return Bunch(data=data, target=np.log(values("median")), feature_names=names,
+                 groups=np.asarray(cities)[city])

@@ -213,3 +213,26 @@ def test_onnx_file_predicts_every_prefix(fitted, data, tmp_path):
     expected = np.stack(list(fitted.staged_predict(X[:30])))
     assert out.shape == (fitted.n_estimators_, 30, 1)
     np.testing.assert_allclose(out[:, :, 0], expected, rtol=1e-4, atol=1e-2)
+
+
+def test_cost_curve_with_r2_and_with_an_error_metric(fitted, data, teacher):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sklearn.metrics import mean_absolute_error
+
+    from sklearn_bdistil.plotting import CostCurveDisplay
+
+    X, y = data
+    disp = CostCurveDisplay.from_estimator(fitted, X, y)
+    expected = [r2_score(y, p) for p in fitted.staged_predict(X)]
+    np.testing.assert_allclose(disp.accuracy, expected)
+    assert disp.teacher_accuracy == pytest.approx(r2_score(y, teacher.predict(X)))
+    np.testing.assert_allclose(disp.agreement[-1],
+                               r2_score(teacher.predict(X), fitted.predict(X)), rtol=1e-6)
+    assert disp.ax_.get_ylabel() == "R^2"
+    assert disp.agreement_ax_.get_ylabel() == "R^2 against the teacher (dashed)"
+    mae = CostCurveDisplay.from_estimator(fitted, X, y, metric=mean_absolute_error,
+                                          show_agreement=False)
+    assert mae.ax_.get_ylabel() == "mean absolute error"
+    assert mae.accuracy[-1] == pytest.approx(mean_absolute_error(y, fitted.predict(X)))

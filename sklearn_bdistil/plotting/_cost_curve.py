@@ -1,4 +1,4 @@
-"""CostCurveDisplay: accuracy (and agreement with the teacher) against cumulative cost."""
+"""CostCurveDisplay: accuracy or another metric (and agreement with the teacher) against cost."""
 
 import numpy as np
 
@@ -44,6 +44,10 @@ class CostCurveDisplay:
         The x axis's label, for a cost that is not FLOPs: e.g. ``"cumulative
         latency (µs per row, compiled C)"`` for latencies measured on a
         device (with ``teacher_cost=None``). By default the FLOPs' label.
+    metric_label : str, default=None
+        The y axis's label, for another metric than accuracy (``accuracy``
+        then holds its values): e.g. ``"R^2"`` or ``"mean absolute error"``
+        for a regressor. By default ``"accuracy"``.
 
     Attributes
     ----------
@@ -67,7 +71,7 @@ class CostCurveDisplay:
     """
 
     def __init__(self, cost, accuracy, *, agreement=None, teacher_cost=None,
-                 teacher_accuracy=None, name=None, cost_label=None):
+                 teacher_accuracy=None, name=None, cost_label=None, metric_label=None):
         self.cost = np.asarray(cost, dtype=np.float64)
         self.accuracy = np.asarray(accuracy, dtype=np.float64)
         self.agreement = None if agreement is None else np.asarray(agreement, dtype=np.float64)
@@ -84,19 +88,30 @@ class CostCurveDisplay:
         self.teacher_accuracy = teacher_accuracy
         self.name = name
         self.cost_label = cost_label
+        self.metric_label = metric_label
+        self._agreement_label = None  # the right axis's label, where not agreement
 
     @classmethod
     def from_estimator(cls, estimator, X, y, *, show_agreement=True, relative=True,
-                       name=None, ax=None, **kwargs):
+                       metric=None, metric_label=None, name=None, ax=None, **kwargs):
         """Compute the staged curve of a fitted ensemble on ``(X, y)`` and plot it.
 
         Parameters
         ----------
-        estimator : fitted BDistilClassifier
+        estimator : fitted BDistilClassifier or BDistilRegressor
         X : array-like of shape (n_samples, n_features)
-        y : array-like of shape (n_samples,)
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
         show_agreement : bool, default=True
-            Also draw agreement with the teacher (its predictions on ``X``).
+            Also draw agreement with the teacher (its predictions on ``X``):
+            the share of equal predictions for a classifier, ``metric``
+            against the teacher's predictions for a regressor.
+        metric : callable, default=None
+            ``metric(y_true, y_pred) -> float`` on the y axis, e.g.
+            ``sklearn.metrics.mean_absolute_error``; by default accuracy for
+            a classifier and R^2 (``sklearn.metrics.r2_score``) for a regressor.
+        metric_label : str, default=None
+            Its axis label; by default ``"accuracy"``, ``"R^2"``, or the
+            metric's name.
         relative : bool, default=True
             Cost as a fraction of the teacher's, where the teacher's is known.
         name : str, default=None
@@ -115,9 +130,34 @@ class CostCurveDisplay:
         check_is_fitted(estimator)
         y = np.asarray(y)
         staged = list(estimator.staged_predict(X))
-        accuracy = [float((p == y).mean()) for p in staged]
+        regressor = not hasattr(estimator, "classes_")
+        if metric is None:
+            if regressor:
+                from sklearn.metrics import r2_score as metric
+
+                metric_label = metric_label or "R^2"
+            else:
+                def metric(y_true, y_pred):
+                    return (np.asarray(y_pred) == np.asarray(y_true)).mean()
+
+                metric_label = metric_label or "accuracy"
+        metric_label = metric_label or getattr(metric, "__name__", "metric").replace("_", " ")
+        accuracy = [float(metric(y, p)) for p in staged]
         agreement, teacher_accuracy = None, None
-        if show_agreement:
+        if show_agreement and regressor:
+            from sklearn_bdistil._teacher import teacher_predictions
+
+            if not is_fitted(estimator.teacher_):
+                raise ValueError(
+                    "show_agreement=True compares with the teacher's predictions, but the "
+                    "teacher is not fitted (the ensemble was fitted on teacher_predictions). "
+                    "Pass a fitted teacher, or show_agreement=False.")
+            rows = X if is_dataframe(X) else np.asarray(X)
+            P, one_d = teacher_predictions(estimator.teacher_, rows, estimator.predict_batch_size)
+            P = P[:, 0] if y.ndim == 1 else P
+            agreement = [float(metric(P, p)) for p in staged]
+            teacher_accuracy = float(metric(y, P))
+        elif show_agreement:
             if not is_fitted(estimator.teacher_):
                 raise ValueError(
                     "show_agreement=True compares with the teacher's predictions, but the "
@@ -132,16 +172,19 @@ class CostCurveDisplay:
         teacher_cost = estimator.teacher_cost_ if relative else None
         display = cls(estimator.cumulative_costs_, accuracy, agreement=agreement,
                       teacher_cost=teacher_cost, teacher_accuracy=teacher_accuracy,
-                      name=name or type(estimator).__name__)
+                      name=name or type(estimator).__name__, metric_label=metric_label)
+        display._agreement_label = (f"{metric_label} against the teacher (dashed)"
+                                    if regressor else None)
         return display.plot(ax=ax, **kwargs)
 
     @classmethod
     def from_staged(cls, cost, accuracy, *, teacher_cost=None, name=None, cost_label=None,
-                    ax=None, **kwargs):
-        """Plot any method's cumulative cost and accuracy per stage (a baseline, or
-        an ensemble's accuracy against latency measured on a device: ``cost_label``)."""
+                    metric_label=None, ax=None, **kwargs):
+        """Plot any method's cumulative cost and accuracy (or ``metric_label``'s metric)
+        per stage: a baseline, or an ensemble against latency measured on a device
+        (``cost_label``)."""
         return cls(cost, accuracy, teacher_cost=teacher_cost, name=name,
-                   cost_label=cost_label).plot(ax=ax, **kwargs)
+                   cost_label=cost_label, metric_label=metric_label).plot(ax=ax, **kwargs)
 
     def plot(self, ax=None, *, name=None, marker="o", **kwargs):
         """Draw the curve (and agreement, and the teacher's accuracy) on ``ax``.
@@ -175,7 +218,8 @@ class CostCurveDisplay:
                 "display a teacher_cost (relative=True), or none (relative=False), and "
                 "one cost_label.")
         x = self.cost if self.teacher_cost is None else self.cost / self.teacher_cost
-        label = kwargs.pop("label", None) or name or self.name or "accuracy"
+        ylabel = self.metric_label or "accuracy"
+        label = kwargs.pop("label", None) or name or self.name or ylabel
         (self.line_,) = ax.plot(x, self.accuracy, marker=marker, label=label, **kwargs)
         self.agreement_line_ = self.agreement_ax_ = None
         if self.agreement is not None:
@@ -183,7 +227,7 @@ class CostCurveDisplay:
             twin = getattr(ax, "_bdistil_agreement_ax", None)
             if twin is None:
                 twin = ax._bdistil_agreement_ax = ax.twinx()
-                twin.set_ylabel("agreement with the teacher (dashed)")
+                twin.set_ylabel(self._agreement_label or "agreement with the teacher (dashed)")
             shared = {k: v for k, v in kwargs.items()
                       if k not in ("linestyle", "ls", "color", "c")}
             (self.agreement_line_,) = twin.plot(
@@ -192,14 +236,14 @@ class CostCurveDisplay:
                 **shared)
             self.agreement_ax_ = twin
         if self.teacher_accuracy is not None and not any(  # once per ax
-                line.get_label() == "teacher accuracy"
+                line.get_label() == f"teacher {ylabel}"
                 and list(line.get_ydata()) == [self.teacher_accuracy] * 2
                 for line in ax.get_lines()):
             ax.axhline(self.teacher_accuracy, color="gray", linestyle=":",
-                       label="teacher accuracy")
+                       label=f"teacher {ylabel}")
         ax.set_xlabel(xlabel)
         ax._bdistil_cost_label = xlabel
-        ax.set_ylabel("accuracy")
+        ax.set_ylabel(ylabel)
         # one legend for both y axes, below the plot: never over the curves' ends
         handles, labels = ax.get_legend_handles_labels()
         twin = getattr(ax, "_bdistil_agreement_ax", None)
