@@ -106,3 +106,25 @@ def test_letter_real_shapes():
     assert len(data.target_names) == 26 and data.target_names[0] == "A"
     assert set(np.unique(data.target)) == set(range(26))
     assert len(data.feature_names) == 16
+
+
+def test_regression_loaders_name_plotnine_when_it_is_missing(monkeypatch):
+    monkeypatch.setattr(datasets.importlib.util, "find_spec", lambda name: None)
+    for loader in (datasets.load_diamonds, datasets.load_txhousing):
+        with pytest.raises(ImportError, match="pip install plotnine"):
+            loader()
+
+
+@pytest.mark.skipif(importlib.util.find_spec("plotnine") is None,
+                    reason="plotnine not installed (pip install plotnine)")
+def test_regression_loaders_real_shapes():
+    diamonds = datasets.load_diamonds()
+    assert diamonds.data.shape == (53940, 9) and diamonds.data.dtype == np.float32
+    assert diamonds.target.shape == (53940,)
+    assert np.exp(diamonds.target).min() == pytest.approx(326)  # dollars
+    cut = diamonds.data[:, diamonds.feature_names.index("cut")]
+    assert set(np.unique(cut)) == {0, 1, 2, 3, 4}
+    tx = datasets.load_txhousing()
+    assert tx.data.shape == (7126, 50) and np.isfinite(tx.data).all()
+    assert tx.data[:, 4:].sum(axis=1).tolist() == [1.0] * len(tx.data)  # one city each
+    assert len(np.unique(tx.groups)) == 46 and np.isfinite(tx.target).all()
