@@ -236,3 +236,16 @@ def test_cost_curve_with_r2_and_with_an_error_metric(fitted, data, teacher):
                                           show_agreement=False)
     assert mae.ax_.get_ylabel() == "mean absolute error"
     assert mae.accuracy[-1] == pytest.approx(mean_absolute_error(y, fitted.predict(X)))
+
+
+def test_executorch_program_predicts_every_prefix(fitted, data, tmp_path):
+    pytest.importorskip("executorch", reason="pip install 'sklearn-bdistil[executorch]'")
+    from sklearn_bdistil.export import to_executorch
+    from sklearn_bdistil.export._executorch import run_program
+
+    X, _ = data
+    path = to_executorch(fitted, tmp_path / "reg.pte", batch_size=4)
+    out = run_program(path, X[:4])
+    expected = np.stack(list(fitted.staged_predict(X[:4])))
+    assert out.shape == (fitted.n_estimators_, 4, 1)
+    np.testing.assert_allclose(out[:, :, 0], expected, rtol=1e-4)

@@ -17,7 +17,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from sklearn_bdistil.export._onnx import to_torch
 from sklearn_bdistil.export._stages import (
-    check_classifier,
     check_rows,
     max_difference,
     reference_logits,
@@ -50,7 +49,9 @@ def to_executorch(estimator, path, n_stages=None, batch_size=1, xnnpack=True, ch
 
     Parameters
     ----------
-    estimator : fitted BDistilClassifier
+    estimator : fitted BDistilClassifier or BDistilRegressor
+        A regressor's program returns every stage's predictions in the
+        targets' units, ``(n_stages, batch_size, n_outputs)``.
     path : str or os.PathLike
         Where to write the program (by convention ``*.pte``).
     n_stages : int, default=None
@@ -64,8 +65,10 @@ def to_executorch(estimator, path, n_stages=None, batch_size=1, xnnpack=True, ch
     check : bool, default=True
         Run the written program in ExecuTorch's runtime on ``batch_size``
         rows and compare its output with the ensemble's
-        (``staged_decision_function``'s logits); a difference above 1e-4 is
-        a ``ValueError`` and no file is left.
+        (``staged_decision_function``'s logits, a regressor's
+        ``staged_predict``); a difference above 1e-4 (relative to the
+        outputs' scale where it exceeds 1) is a ``ValueError`` and no file is
+        left.
 
     Returns
     -------
@@ -81,7 +84,6 @@ def to_executorch(estimator, path, n_stages=None, batch_size=1, xnnpack=True, ch
     >>> program.load_method("forward").execute([x])[0][2]  # stage 3's logits  # doctest: +SKIP
     """
     check_is_fitted(estimator)
-    check_classifier(estimator, "to_executorch")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive int, got {batch_size!r}.")
     to_edge_transform_and_lower = _import_executorch()

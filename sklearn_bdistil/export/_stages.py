@@ -64,7 +64,8 @@ def check_classifier(estimator, what):
     if not hasattr(estimator, "classes_"):
         raise TypeError(
             f"{what} supports fitted BDistilClassifier only, not {type(estimator).__name__}; "
-            "export a regressor with sklearn_bdistil.export.to_onnx or to_torch.")
+            "export a regressor with sklearn_bdistil.export.to_onnx, to_executorch or "
+            "to_torch.")
 
 
 def stage_modules(estimator, n_stages=None):
@@ -109,8 +110,12 @@ def reference_logits(estimator, X, n_stages):
     """The ensemble's cumulative logits ``(n_stages, n_rows, n_classes)`` on ``X``.
 
     What ``staged_decision_function`` returns, before two classes are reduced
-    to ``F_1 - F_0``: every export is checked against it.
+    to ``F_1 - F_0``: every export is checked against it. For a regressor,
+    ``staged_predict``'s predictions ``(n_stages, n_rows, n_outputs)``, which
+    its exports return.
     """
+    if not hasattr(estimator, "classes_"):
+        return np.stack([p.reshape(len(X), -1) for p in estimator.staged_predict(X)][:n_stages])
     return np.stack(list(estimator._staged_logits(X))[:n_stages])
 
 
