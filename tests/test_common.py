@@ -7,7 +7,7 @@ from sklearn_bdistil import BDistilClassifier, BDistilRegressor, MLPStudent
 
 # The checks fit on a few dozen rows of noise, where a held-out part of 2-3 rows
 # rejects every stage, and a model that kept no stage refuses to predict
-# (NotFittedError, tested in test_anytime.py): judged on the training loss, each
+# (NotFittedError, tested in test_predict.py): judged on the training loss, each
 # check's fit keeps stages, so the checks test the API they are meant to.
 ESTIMATOR = BDistilClassifier(LogisticRegression(), [MLPStudent((8,)), MLPStudent((16,))],
                               n_estimators=3, max_epochs=10, validation_fraction=None,

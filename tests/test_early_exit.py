@@ -1,6 +1,5 @@
-"""Budgeted prediction, per-row early exit, cost attributes, devices for prediction."""
+"""Per-row early exit: predict_early_exit and early_exit_curve."""
 
-import pickle
 
 import numpy as np
 import pytest
@@ -16,34 +15,6 @@ def fitted(data, teacher):
                             **{**FAST, "n_estimators": 4, "max_epochs": 10}).fit(X)
     assert clf.n_estimators_ >= 3
     return clf
-
-
-def test_cost_attributes(fitted):
-    n = fitted.n_estimators_
-    assert fitted.stage_costs_.dtype == fitted.cumulative_costs_.dtype == np.float64
-    assert fitted.stage_latency_.shape == (n, 2)
-    assert (fitted.stage_latency_ > 0).all()
-    # per row, a large batch is cheaper than one row at a time
-    assert (fitted.stage_latency_[:, 1] < fitted.stage_latency_[:, 0]).all()
-    expected = [2 * (8 * h + h * 3) for h in np.array([4, 8])[fitted.student_indices_]]
-    np.testing.assert_array_equal(fitted.stage_costs_, expected)
-    assert list(fitted.stage_params_) == [(8 * h + h) + (h * 3 + 3) for h in
-                                          np.array([4, 8])[fitted.student_indices_]]
-
-
-def test_max_cost_picks_the_longest_prefix_that_fits(data, fitted):
-    X, _ = data
-    c = fitted.cumulative_costs_
-    for k in range(fitted.n_estimators_):
-        for budget in (c[k], c[k] + 0.5 * (c[k + 1] - c[k]) if k + 1 < len(c) else 1e12):
-            np.testing.assert_array_equal(fitted.predict_proba(X, max_cost=budget),
-                                          fitted.predict_proba(X, n_stages=k + 1))
-    with pytest.raises(ValueError, match="below the cost of the first stage"):
-        fitted.predict(X, max_cost=c[0] - 1)
-    with pytest.raises(ValueError, match="not both"):
-        fitted.predict(X, n_stages=1, max_cost=c[-1])
-    with pytest.raises(ValueError, match="max_cost"):
-        fitted.decision_function(X, max_cost=-1.0)
 
 
 def test_early_exit_stops_rows_at_the_first_confident_stage(data, fitted):
@@ -106,52 +77,6 @@ def test_early_exit_curve_matches_predict_early_exit(data, fitted):
     assert len(default.thresholds) >= 2
 
 
-def test_model_fitted_for_cuda_predicts_on_a_cpu_only_machine(data, fitted):
-    X, _ = data
-    moved = pickle.loads(pickle.dumps(fitted))
-    moved.device = "cuda"  # as if fitted on a GPU machine and loaded here
-    if _cuda():
-        pytest.skip("needs a machine without CUDA")
-    with pytest.warns(UserWarning, match="predicting on the CPU"):
-        np.testing.assert_array_equal(moved.predict(X), fitted.predict(X))
-    assert all(p.device.type == "cpu" for m in moved.estimators_ for p in m.parameters())
-
-
-def test_stage_copies_on_another_device_are_made_once(fitted, data):
-    """Copies for a non-CPU device (``meta`` here, standing in for a GPU) are
-    reused until a stage changes, and never pickled."""
-    import torch
-
-    from sklearn_bdistil._device import stages_on
-
-    meta = torch.device("meta")
-    assert stages_on(fitted, torch.device("cpu"))[0][0] is fitted.estimators_[0]
-    first = stages_on(fitted, meta)
-    assert all(p.is_meta for p in first[0][0].parameters())
-    assert stages_on(fitted, meta) is first
-    assert all(p.device.type == "cpu" for m in fitted.estimators_ for p in m.parameters())
-
-    # an in-place change of the fitted weights, e.g. load_state_dict, makes new copies
-    state = {k: v.clone() for k, v in fitted.estimators_[-1].state_dict().items()}
-    fitted.estimators_[-1].load_state_dict(state)
-    second = stages_on(fitted, meta)
-    assert second is not first and stages_on(fitted, meta) is second
-    fitted.estimators_[0] = pickle.loads(pickle.dumps(fitted.estimators_[0]))
-    assert stages_on(fitted, meta) is not second
-
-    restored = pickle.loads(pickle.dumps(fitted))
-    assert "_device_stages" in vars(fitted) and "_device_stages" not in vars(restored)
-    # a refit drops them: its new modules could reuse the ids of the old ones
-    fitted.set_params(n_estimators=1).fit(data[0])
-    assert "_device_stages" not in vars(fitted)
-
-
-def _cuda():
-    import torch
-
-    return torch.cuda.is_available()
-
-
 @pytest.mark.parametrize("threshold", ["0.5", None, [0.5], True])
 @pytest.mark.parametrize("confidence, allowed", [("proba", r"\[0, 1\]"),
                                                  ("margin", r"\[0, inf\)")])
@@ -189,28 +114,3 @@ def test_early_exit_curve_checks_thresholds(data, fitted, thresholds, error):
     X, y = data
     with pytest.raises(error, match="thresholds must be"):
         early_exit_curve(fitted, X, y, thresholds=thresholds)
-
-
-def test_an_ensemble_without_stages_refuses_to_predict(data, teacher):
-    """gamma out of reach keeps no stage: the empty ensemble F = 0 would answer
-    classes_[0] for every row, so every way to predict raises instead."""
-    from sklearn.exceptions import NotFittedError
-
-    from sklearn_bdistil import EarlyStoppingWarning
-    from sklearn_bdistil.export import to_torch
-
-    X, y = data
-    empty = BDistilClassifier(teacher, [MLPStudent((4,))], **{**FAST, "eta": 0.1, "gamma": 0.5})
-    with pytest.warns(EarlyStoppingWarning, match="out of reach"):
-        empty.fit(X)
-    assert empty.n_estimators_ == 0
-    calls = [lambda: empty.predict(X), lambda: empty.predict_proba(X),
-             lambda: empty.decision_function(X), lambda: empty.score(X, y),
-             lambda: empty.predict(X, n_stages=1), lambda: empty.predict(X, max_cost=1e9),
-             lambda: list(empty.staged_predict(X)), lambda: list(empty.staged_predict_proba(X)),
-             lambda: list(empty.staged_decision_function(X)),
-             lambda: empty.predict_early_exit(X), lambda: early_exit_curve(empty, X, y, [0.5]),
-             lambda: to_torch(empty)]
-    for call in calls:
-        with pytest.raises(NotFittedError, match="kept no stage when it was fitted"):
-            call()
