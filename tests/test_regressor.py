@@ -249,3 +249,20 @@ def test_executorch_program_predicts_every_prefix(fitted, data, tmp_path):
     expected = np.stack(list(fitted.staged_predict(X[:4])))
     assert out.shape == (fitted.n_estimators_, 4, 1)
     np.testing.assert_allclose(out[:, :, 0], expected, rtol=1e-4)
+
+
+def test_stage_callback_can_stop_the_fit_keeping_the_stages(data, teacher):
+    from sklearn_bdistil import FitInterruptedWarning
+
+    X, _ = data
+    seen = []
+
+    def callback(estimator, info):
+        seen.append((info["stage"], estimator.n_estimators_, info["valid_loss"]))
+        return info["stage"] == 2
+
+    with pytest.warns(FitInterruptedWarning, match="after stage 2"):
+        reg = BDistilRegressor(teacher, [MLPStudent((8,))], **{**FAST, "n_estimators": 5},
+                               stage_callback=callback).fit(X)
+    assert reg.n_estimators_ == 2 and [s[:2] for s in seen] == [(1, 1), (2, 2)]
+    assert reg.predict(X).shape == (len(X),)
