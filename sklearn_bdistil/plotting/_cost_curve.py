@@ -230,9 +230,11 @@ class CostCurveDisplay:
                 twin.set_ylabel(self._agreement_label or "agreement with the teacher (dashed)")
             shared = {k: v for k, v in kwargs.items()
                       if k not in ("linestyle", "ls", "color", "c")}
+            what = (self._agreement_label or "agreement with teacher (dashed)")
+            what = what.removesuffix(" (dashed)")
             (self.agreement_line_,) = twin.plot(
                 x, self.agreement, marker=marker, linestyle="--", markerfacecolor="none",
-                color=self.line_.get_color(), label=f"{label} (agreement with teacher)",
+                color=self.line_.get_color(), label=f"{label} ({what})",
                 **shared)
             self.agreement_ax_ = twin
         if self.teacher_accuracy is not None and not any(  # once per ax
