@@ -74,9 +74,35 @@ def test_to_torch_returns_predictions_in_the_targets_units(fitted, data):
     np.testing.assert_allclose(out[:, :, 0], expected, rtol=1e-4, atol=1e-3)
 
 
-def test_c_export_refuses_a_regressor_clearly(fitted, tmp_path):
-    with pytest.raises(TypeError, match="BDistilClassifier only"):
-        to_c(fitted, tmp_path)
+@pytest.mark.parametrize("connection", ["none", "gru"])
+def test_c_predicts_every_prefix_in_the_targets_units(data, teacher, tmp_path, connection):
+    pytest.importorskip("emx_onnx_cgen", reason="pip install 'sklearn-bdistil[c]'")
+    from sklearn_bdistil.export import find_c_compiler, run_c
+
+    if find_c_compiler() is None:
+        pytest.skip("no C compiler (apt-get install gcc)")
+    X, y = data
+    Y = np.column_stack([y, -0.01 * y + 3.0])  # two outputs on different scales
+    teacher2 = MultiOutputRegressor(Ridge()).fit(X, Y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", EarlyStoppingWarning)
+        reg = BDistilRegressor(teacher2, [MLPStudent((8,))], connection=connection,
+                               **FAST).fit(X)
+    to_c(reg, tmp_path)
+    header = (tmp_path / "bdistil.h").read_text()
+    assert "#define BDISTIL_N_OUTPUTS 2" in header and "bdistil_predict" in header
+    assert "BDISTIL_N_CLASSES" not in header and "early_exit" not in header
+    import subprocess
+
+    strict = subprocess.run([find_c_compiler(), "-std=c99", "-Wall", "-Wextra", "-pedantic",
+                             "-Werror", "-c", "bdistil.c", "-o", "driver.o"], cwd=tmp_path,
+                            capture_output=True, text=True)
+    assert strict.returncode == 0, strict.stderr  # the package's driver, strictly
+    out, _, _ = run_c(tmp_path, X[:50])
+    expected = np.stack(list(reg.staged_predict(X[:50])))
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-4 * np.abs(expected).max())
+    with pytest.raises(ValueError, match="no early exit"):
+        run_c(tmp_path, X[:2], thresholds=[0.5])
 
 
 def test_multi_output_teacher_and_labels(data):

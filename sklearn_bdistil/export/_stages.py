@@ -12,7 +12,7 @@ from torch import nn
 
 from sklearn_bdistil.export._onnx import to_torch
 
-__all__ = ["StageModule", "check_classifier", "check_rows", "reference_logits", "stage_modules"]
+__all__ = ["StageModule", "check_rows", "reference_logits", "stage_modules"]
 
 
 class StageModule(nn.Module):
@@ -57,15 +57,6 @@ class StageModule(nn.Module):
             logits = self.student.head(self.connection.features(new_state))
         step = self.weight * logits
         return (step, new_state) if self.gives_state else (step,)
-
-
-def check_classifier(estimator, what):
-    """Refuse a regressor where an export supports classifiers only (so far)."""
-    if not hasattr(estimator, "classes_"):
-        raise TypeError(
-            f"{what} supports fitted BDistilClassifier only, not {type(estimator).__name__}; "
-            "export a regressor with sklearn_bdistil.export.to_onnx, to_executorch or "
-            "to_torch.")
 
 
 def stage_modules(estimator, n_stages=None):
