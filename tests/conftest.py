@@ -35,3 +35,16 @@ def data():
 def teacher(data):
     X, y = data
     return LogisticRegression(max_iter=500).fit(X, y)
+
+
+@pytest.fixture
+def fitted(data, teacher):
+    """A 4-stage classifier of two student sizes (test_predict, test_early_exit,
+    test_device; other modules define their own ``fitted``)."""
+    from sklearn_bdistil import BDistilClassifier, MLPStudent
+
+    X, _ = data
+    clf = BDistilClassifier(teacher, [MLPStudent((4,)), MLPStudent((8,))],
+                            **{**FAST, "n_estimators": 4, "max_epochs": 10}).fit(X)
+    assert clf.n_estimators_ >= 3
+    return clf

@@ -5,18 +5,6 @@ import pickle
 import numpy as np
 import pytest
 
-from conftest import FAST
-from sklearn_bdistil import BDistilClassifier, MLPStudent
-
-
-@pytest.fixture
-def fitted(data, teacher):
-    X, _ = data
-    clf = BDistilClassifier(teacher, [MLPStudent((4,)), MLPStudent((8,))],
-                            **{**FAST, "n_estimators": 4, "max_epochs": 10}).fit(X)
-    assert clf.n_estimators_ >= 3
-    return clf
-
 
 def test_model_fitted_for_cuda_predicts_on_a_cpu_only_machine(data, fitted):
     X, _ = data

@@ -4,17 +4,7 @@
 import numpy as np
 import pytest
 
-from conftest import FAST
-from sklearn_bdistil import BDistilClassifier, MLPStudent, early_exit_curve
-
-
-@pytest.fixture
-def fitted(data, teacher):
-    X, _ = data
-    clf = BDistilClassifier(teacher, [MLPStudent((4,)), MLPStudent((8,))],
-                            **{**FAST, "n_estimators": 4, "max_epochs": 10}).fit(X)
-    assert clf.n_estimators_ >= 3
-    return clf
+from sklearn_bdistil import early_exit_curve
 
 
 def test_early_exit_stops_rows_at_the_first_confident_stage(data, fitted):

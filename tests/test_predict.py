@@ -8,15 +8,6 @@ from conftest import FAST
 from sklearn_bdistil import BDistilClassifier, MLPStudent, early_exit_curve
 
 
-@pytest.fixture
-def fitted(data, teacher):
-    X, _ = data
-    clf = BDistilClassifier(teacher, [MLPStudent((4,)), MLPStudent((8,))],
-                            **{**FAST, "n_estimators": 4, "max_epochs": 10}).fit(X)
-    assert clf.n_estimators_ >= 3
-    return clf
-
-
 def test_cost_attributes(fitted):
     n = fitted.n_estimators_
     assert fitted.stage_costs_.dtype == fitted.cumulative_costs_.dtype == np.float64
