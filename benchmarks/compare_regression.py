@@ -50,6 +50,7 @@ from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPRegressor
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from benchmarks import _common as C
 from sklearn_bdistil import BDistilRegressor, MLPStudent
@@ -80,8 +81,6 @@ def fit_teacher(name, X, y, seed, quick):
         teacher = HistGradientBoostingRegressor(max_iter=100 if quick else 500,
                                                 max_leaf_nodes=63, early_stopping=False,
                                                 random_state=seed)
-        from threadpoolctl import threadpool_limits
-
         with threadpool_limits(limits=1, user_api="openmp"):
             teacher.fit(X, y)
         return teacher, "HistGradientBoostingRegressor(max_leaf_nodes=63)"
@@ -177,8 +176,6 @@ def run_seed(name, seed, quick, overrides=None, log=print):
     with timer("HGB"):
         hgb = HistGradientBoostingRegressor(max_iter=30 if quick else 100, early_stopping=False,
                                             random_state=seed)
-        from threadpoolctl import threadpool_limits
-
         with threadpool_limits(limits=1, user_api="openmp"):
             hgb.fit(X_train, y_train)
         curves["HGB"] = curve(list(hgb.staged_predict(X_test)),

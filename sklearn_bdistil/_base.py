@@ -153,7 +153,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         checkpoint = self._open_checkpoint(previous, records, problem, split_seed)
 
         rejected, attempt, latency = 0, 0, {}
-        name_width = self._print_header(students) if self.verbose else None
+        name_width = self._print_header(students, loss) if self.verbose else None
 
         def keep():  # the fitted attributes from the stages so far, and the warm-start state
             self._set_fitted_stages(records, initial, X.shape[1], latency)
@@ -322,13 +322,13 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
 
     # ------------------------------------------------------------ verbose
 
-    def _print_header(self, students):
+    def _print_header(self, students, loss):
         """Print the legend and the table's header; return the student column's width."""
         width = max(7, *(len(repr(f)) for f in students))
         name = self._loss_abbrev
         print(f"edge: how well the stage's student fits what the ensemble still misses "
               f"(kept from gamma={self.gamma}); step: the stage's weight\n"
-              f"train/valid {name}: the ensemble's {self._make_loss().name} on the training "
+              f"train/valid {name}: the ensemble's {loss.name} on the training "
               f"/ held-out rows (a kept stage lowers the valid one)\n"
               "cum FLOPs: per row, of the stages so far; time: seconds of the round")
         print(f"{'stage':>5} {'student':<{width}} {'edge':>7} {'step':>7} "

@@ -77,7 +77,31 @@ def pack_targets(teacher_logits, ensemble_logits, weights):
     return torch.cat([teacher_logits, ensemble_logits, weights], dim=1)
 
 
-class DistillationCriterion(nn.Module):
+class _BarrierCriterion(nn.Module):
+    """``task_loss(F + f, target) + lam * B(f; D)`` on :func:`pack_targets`' rows.
+
+    Subclasses define ``task_loss``; ``barrier_strength=0`` trains on it alone.
+    """
+
+    def __init__(self, barrier_strength=0.1, barrier_delta=0.1):
+        super().__init__()
+        self.barrier_strength = barrier_strength
+        self.barrier_delta = barrier_delta
+
+    def task_loss(self, outputs, target):
+        raise NotImplementedError
+
+    def forward(self, y_pred, y_true):
+        target, ensemble, weights = torch.chunk(y_true, 3, dim=1)
+        loss = self.task_loss(ensemble + y_pred, target)
+        if self.barrier_strength > 0:
+            loss = loss + self.barrier_strength * barrier_loss(
+                y_pred, weights, self.barrier_delta
+            )
+        return loss
+
+
+class DistillationCriterion(_BarrierCriterion):
     """skorch criterion for FIND_WL; ``y_true`` is :func:`pack_targets`' output.
 
     Parameters
@@ -91,22 +115,14 @@ class DistillationCriterion(nn.Module):
     """
 
     def __init__(self, temperature=1.0, barrier_strength=0.1, barrier_delta=0.1):
-        super().__init__()
+        super().__init__(barrier_strength, barrier_delta)
         self.temperature = temperature
-        self.barrier_strength = barrier_strength
-        self.barrier_delta = barrier_delta
 
-    def forward(self, y_pred, y_true):
-        teacher, ensemble, weights = torch.chunk(y_true, 3, dim=1)
-        loss = distillation_loss(ensemble + y_pred, teacher, self.temperature)
-        if self.barrier_strength > 0:
-            loss = loss + self.barrier_strength * barrier_loss(
-                y_pred, weights, self.barrier_delta
-            )
-        return loss
+    def task_loss(self, outputs, target):
+        return distillation_loss(outputs, target, self.temperature)
 
 
-class SquaredErrorCriterion(nn.Module):
+class SquaredErrorCriterion(_BarrierCriterion):
     """skorch criterion for a regression round: ``mean (F + f - g)**2 + lam * B``.
 
     ``y_true`` is :func:`pack_targets`' output, in standardised target units.
@@ -118,16 +134,5 @@ class SquaredErrorCriterion(nn.Module):
         See :func:`barrier_loss`.
     """
 
-    def __init__(self, barrier_strength=0.1, barrier_delta=0.1):
-        super().__init__()
-        self.barrier_strength = barrier_strength
-        self.barrier_delta = barrier_delta
-
-    def forward(self, y_pred, y_true):
-        target, ensemble, weights = torch.chunk(y_true, 3, dim=1)
-        loss = ((ensemble + y_pred - target) ** 2).mean()
-        if self.barrier_strength > 0:
-            loss = loss + self.barrier_strength * barrier_loss(
-                y_pred, weights, self.barrier_delta
-            )
-        return loss
+    def task_loss(self, outputs, target):
+        return ((outputs - target) ** 2).mean()
