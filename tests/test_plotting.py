@@ -171,3 +171,18 @@ def test_agreement_has_its_own_axis_and_the_legend_covers_no_curve():
     fig_box = disp.figure_.bbox
     assert legend.y0 >= fig_box.y0 - 1  # and inside the figure
     plt.close("all")
+
+
+def test_a_classifier_with_another_metric_draws_the_teacher_in_that_metric(data, teacher):
+    from sklearn.metrics import balanced_accuracy_score
+
+    X, y = data
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], **FAST).fit(X)
+    disp = CostCurveDisplay.from_estimator(clf, X, y, metric=balanced_accuracy_score)
+    assert disp.ax_.get_ylabel() == "balanced accuracy score"
+    np.testing.assert_allclose(disp.accuracy, [balanced_accuracy_score(y, p)
+                                               for p in clf.staged_predict(X)])
+    assert disp.teacher_accuracy == pytest.approx(balanced_accuracy_score(y, teacher.predict(X)))
+    # agreement stays the share of predictions equal to the teacher's
+    assert disp.agreement[-1] == pytest.approx((clf.predict(X) == teacher.predict(X)).mean())
+    assert disp.agreement_ax_.get_ylabel() == "agreement with the teacher (dashed)"

@@ -48,6 +48,10 @@ class CostCurveDisplay:
         The y axis's label, for another metric than accuracy (``accuracy``
         then holds its values): e.g. ``"R^2"`` or ``"mean absolute error"``
         for a regressor. By default ``"accuracy"``.
+    agreement_label : str, default=None
+        What ``agreement`` measures, for the right axis and the legend: e.g.
+        ``"R^2 against the teacher"`` for a regressor. By default the share
+        of predictions equal to the teacher's.
 
     Attributes
     ----------
@@ -71,7 +75,8 @@ class CostCurveDisplay:
     """
 
     def __init__(self, cost, accuracy, *, agreement=None, teacher_cost=None,
-                 teacher_accuracy=None, name=None, cost_label=None, metric_label=None):
+                 teacher_accuracy=None, name=None, cost_label=None, metric_label=None,
+                 agreement_label=None):
         self.cost = np.asarray(cost, dtype=np.float64)
         self.accuracy = np.asarray(accuracy, dtype=np.float64)
         self.agreement = None if agreement is None else np.asarray(agreement, dtype=np.float64)
@@ -89,7 +94,7 @@ class CostCurveDisplay:
         self.name = name
         self.cost_label = cost_label
         self.metric_label = metric_label
-        self._agreement_label = None  # the right axis's label, where not agreement
+        self.agreement_label = agreement_label
 
     @classmethod
     def from_estimator(cls, estimator, X, y, *, show_agreement=True, relative=True,
@@ -125,7 +130,12 @@ class CostCurveDisplay:
         """
         from sklearn.utils.validation import check_is_fitted
 
-        from sklearn_bdistil._teacher import is_dataframe, is_fitted, teacher_logits
+        from sklearn_bdistil._teacher import (
+            is_dataframe,
+            is_fitted,
+            teacher_logits,
+            teacher_predictions,
+        )
 
         check_is_fitted(estimator)
         y = np.asarray(y)
@@ -144,37 +154,31 @@ class CostCurveDisplay:
         metric_label = metric_label or getattr(metric, "__name__", "metric").replace("_", " ")
         accuracy = [float(metric(y, p)) for p in staged]
         agreement, teacher_accuracy = None, None
-        if show_agreement and regressor:
-            from sklearn_bdistil._teacher import teacher_predictions
-
+        if show_agreement:
             if not is_fitted(estimator.teacher_):
+                given = "teacher_predictions" if regressor else "teacher_logits"
                 raise ValueError(
                     "show_agreement=True compares with the teacher's predictions, but the "
-                    "teacher is not fitted (the ensemble was fitted on teacher_predictions). "
-                    "Pass a fitted teacher, or show_agreement=False.")
-            rows = X if is_dataframe(X) else np.asarray(X)
-            P, one_d = teacher_predictions(estimator.teacher_, rows, estimator.predict_batch_size)
-            P = P[:, 0] if y.ndim == 1 else P
-            agreement = [float(metric(P, p)) for p in staged]
-            teacher_accuracy = float(metric(y, P))
-        elif show_agreement:
-            if not is_fitted(estimator.teacher_):
-                raise ValueError(
-                    "show_agreement=True compares with the teacher's predictions, but the "
-                    "teacher is not fitted (the ensemble was fitted on teacher_logits). "
+                    f"teacher is not fitted (the ensemble was fitted on {given}). "
                     "Pass a fitted teacher, or show_agreement=False.")
             # a DataFrame reaches the teacher as it is, as in fit
             rows = X if is_dataframe(X) else np.asarray(X)
-            G = teacher_logits(estimator.teacher_, rows, estimator.predict_batch_size)
-            teacher_pred = estimator.classes_[G.argmax(axis=1)]
-            agreement = [float((p == teacher_pred).mean()) for p in staged]
-            teacher_accuracy = float((teacher_pred == y).mean())
+            if regressor:
+                P, _ = teacher_predictions(estimator.teacher_, rows,
+                                           estimator.predict_batch_size)
+                teacher_pred = P[:, 0] if y.ndim == 1 else P
+                agreement = [float(metric(teacher_pred, p)) for p in staged]
+            else:
+                G = teacher_logits(estimator.teacher_, rows, estimator.predict_batch_size)
+                teacher_pred = estimator.classes_[G.argmax(axis=1)]
+                agreement = [float((p == teacher_pred).mean()) for p in staged]
+            teacher_accuracy = float(metric(y, teacher_pred))
         teacher_cost = estimator.teacher_cost_ if relative else None
         display = cls(estimator.cumulative_costs_, accuracy, agreement=agreement,
                       teacher_cost=teacher_cost, teacher_accuracy=teacher_accuracy,
-                      name=name or type(estimator).__name__, metric_label=metric_label)
-        display._agreement_label = (f"{metric_label} against the teacher (dashed)"
-                                    if regressor else None)
+                      name=name or type(estimator).__name__, metric_label=metric_label,
+                      agreement_label=f"{metric_label} against the teacher" if regressor
+                      else None)
         return display.plot(ax=ax, **kwargs)
 
     @classmethod
@@ -227,11 +231,11 @@ class CostCurveDisplay:
             twin = getattr(ax, "_bdistil_agreement_ax", None)
             if twin is None:
                 twin = ax._bdistil_agreement_ax = ax.twinx()
-                twin.set_ylabel(self._agreement_label or "agreement with the teacher (dashed)")
+                twin.set_ylabel(f"{self.agreement_label or 'agreement with the teacher'} "
+                                "(dashed)")
             shared = {k: v for k, v in kwargs.items()
                       if k not in ("linestyle", "ls", "color", "c")}
-            what = (self._agreement_label or "agreement with teacher (dashed)")
-            what = what.removesuffix(" (dashed)")
+            what = self.agreement_label or "agreement with teacher"
             (self.agreement_line_,) = twin.plot(
                 x, self.agreement, marker=marker, linestyle="--", markerfacecolor="none",
                 color=self.line_.get_color(), label=f"{label} ({what})",
