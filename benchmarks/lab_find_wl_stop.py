@@ -29,8 +29,9 @@ every round is the default's: only the epoch whose parameters are kept
 changes. (The same held-out rows then also decide acceptance, which is
 therefore optimistic after a selection on them.)
 
-How it is patched (see :func:`patched`): ``sklearn_bdistil._classifier.find_wl``
-is wrapped to publish the round's ``(estimator, Transfer, targets)``, and
+How it is patched (see :func:`patched`): ``sklearn_bdistil._base.find_wl``
+(the name the boosting loop calls) is wrapped to publish the round's
+``(estimator, loss, Transfer, targets)``, and
 ``sklearn_bdistil._find_wl.FindWLNet`` (which ``train_student`` looks up at call
 time) is replaced by a subclass that adds :class:`HeldOutStopper` to its
 callbacks and ends ``fit_loop`` quietly on :class:`_StopEarly` (skorch's own
@@ -58,15 +59,14 @@ import numpy as np
 import torch
 from skorch.callbacks import Callback
 
-import sklearn_bdistil._classifier as _clf_mod
+import sklearn_bdistil._base as _base_mod
 import sklearn_bdistil._find_wl as _fw
 from benchmarks import _common as C
 from benchmarks.compare import bdistil_params
 from benchmarks.labels import lab_parser, lab_runs
 from sklearn_bdistil import BDistilClassifier
-from sklearn_bdistil._game import centred_residual, residual_scale, signed_weights
-from sklearn_bdistil._loss import DistillationCriterion, pack_targets
-from sklearn_bdistil._step import line_search
+from sklearn_bdistil._game import signed_weights
+from sklearn_bdistil._loss import pack_targets
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -90,7 +90,7 @@ class _Round:
 
     def __init__(self):
         self.settings = None   # the variant's dict while a patched fit runs
-        self.estimator = self.t = self.targets = None
+        self.estimator = self.loss = self.t = self.targets = None
         self.log = []          # one dict per trained student: best epoch, epochs run
         self._heldout_targets = None
 
@@ -104,22 +104,21 @@ class _Round:
 
     def score(self, module):
         """Held-out score of the module as it stands (lower is better)."""
-        est, t = self.estimator, self.t
+        est, loss, t = self.estimator, self.loss, self.t
         student, connection = self.split_module(module)
         fv = t.outputs(student, connection, est.predict_batch_size, valid=True)[0]
         if self.settings["criterion"] == "accept":
             f = t.outputs(student, connection, est.predict_batch_size)[0]
-            a = est.learning_rate * line_search(t.F, f, t.G, est.temperature)
-            return est._kd(t.Fv + a * fv, t.Gv)  # a = 0: the current held-out loss
+            a = est.learning_rate * loss.step(t.F, f, t.G)
+            return loss.evaluate(t.Fv + a * fv, t.Gv)  # a = 0: the current held-out loss
         # the FIND_WL criterion on the held-out rows (unit step)
         with torch.no_grad():
             if self._heldout_targets is None:
-                scale = residual_scale(centred_residual(t.G, t.F))
-                Dv = signed_weights(centred_residual(t.Gv, t.Fv), est.eta, scale)
+                scale = loss.residual(t.G, t.F)[1]
+                Dv = signed_weights(loss.residual(t.Gv, t.Fv)[0], est.eta, scale)
                 self._heldout_targets = pack_targets(t.Gv, t.Fv, Dv)
-            crit = DistillationCriterion(est.temperature, est.barrier_strength,
-                                         est.barrier_delta)
-            return float(crit(fv, self._heldout_targets))
+            criterion, kwargs = loss.criterion()
+            return float(criterion(**kwargs)(fv, self._heldout_targets))
 
 
 ROUND = _Round()
@@ -173,13 +172,13 @@ class EarlyStoppedFindWLNet(_ORIGINAL_NET):
             return self
 
 
-def _find_wl_with_round(estimator, factory, t, targets, previous, seed):
-    ROUND.estimator, ROUND.t, ROUND.targets = estimator, t, targets
+def _find_wl_with_round(estimator, loss, factory, t, targets, previous, seed):
+    ROUND.estimator, ROUND.loss, ROUND.t, ROUND.targets = estimator, loss, t, targets
     ROUND._heldout_targets = None
     try:
-        return _ORIGINAL_FIND_WL(estimator, factory, t, targets, previous, seed)
+        return _ORIGINAL_FIND_WL(estimator, loss, factory, t, targets, previous, seed)
     finally:
-        ROUND.estimator = ROUND.t = ROUND.targets = None
+        ROUND.estimator = ROUND.loss = ROUND.t = ROUND.targets = None
 
 
 @contextlib.contextmanager
@@ -191,12 +190,12 @@ def patched(settings):
         yield ROUND.log
         return
     ROUND.settings = settings
-    saved = (_fw.FindWLNet, _clf_mod.find_wl)
-    _fw.FindWLNet, _clf_mod.find_wl = EarlyStoppedFindWLNet, _find_wl_with_round
+    saved = (_fw.FindWLNet, _base_mod.find_wl)
+    _fw.FindWLNet, _base_mod.find_wl = EarlyStoppedFindWLNet, _find_wl_with_round
     try:
         yield ROUND.log
     finally:
-        _fw.FindWLNet, _clf_mod.find_wl = saved
+        _fw.FindWLNet, _base_mod.find_wl = saved
         ROUND.settings = None
 
 

@@ -1,0 +1,212 @@
+"""Lab notebook: how the boosting rounds use their students (escalation, row subsampling).
+
+    OMP_NUM_THREADS=1 python -m benchmarks.lab_rounds --datasets watch digits \
+        [--seeds 0 1 2] [--quick] [--variants default escalate ...] [--out /tmp/lab_rounds]
+
+Per data set and seed, on one split and one teacher (as in ``benchmarks.labels``):
+B-DISTIL with the library defaults (``label_weight=0.9``, the blocks held-out
+split, ``fit(X, y)``), in each variant below. Nothing in the library is
+edited: a variant monkeypatches it for the duration of one fit.
+
+- ``default``: the library as it is. A rejected round (its stage does not
+  lower the held-out loss) retries the same student class; only a student
+  whose edge stays below ``gamma`` moves the ladder up.
+- ``escalate``: a rejected round also moves the ladder one class up (if there
+  is one), so the next round tries a wider student.
+- ``subsample``: every round trains its student on a random half of the
+  training rows (drawn from the round's seed, without replacement; stochastic
+  gradient boosting). The line search, the distribution player and
+  acceptance still see all rows.
+- ``escalate+subsample``: both.
+
+AUC: mean anytime accuracy over the first variant's budget range (first and
+last cumulative cost), floor the majority class, as in ``benchmarks.labels``;
+``AUC(fixed)``: over one to ``n_estimators`` first-stage costs of the first
+variant. Writes ``<out>/<datasets>.json`` and ``.md``; prints a table last.
+"""
+
+import contextlib
+import dataclasses
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+import sklearn_bdistil._base as _base_mod
+from benchmarks import _common as C
+from benchmarks.compare import bdistil_params
+from benchmarks.labels import lab_parser, lab_runs
+from sklearn_bdistil import BDistilClassifier
+
+VARIANTS = {
+    "default": {},
+    "escalate": {"escalate": True},
+    "subsample": {"subsample": 0.5},
+    "escalate+subsample": {"escalate": True, "subsample": 0.5},
+}
+DEFAULT_VARIANTS = tuple(VARIANTS)
+
+_ORIGINAL_BOOST = _base_mod.BaseBDistil._boost
+_ORIGINAL_FIND_WL = _base_mod.find_wl
+
+
+def _escalating_boost(self, t, loss, students, *args):
+    record = _ORIGINAL_BOOST(self, t, loss, students, *args)
+    if record is None and t.level + 1 < len(students):
+        t.level += 1
+    return record
+
+
+def _subsampling_find_wl(fraction):
+    def find_wl(estimator, loss, factory, t, targets, previous, seed):
+        if t.epoch_rows is not None:
+            raise ValueError("the subsample variant does not support an enlarged transfer set")
+        n = t.X.shape[0]
+        rows = np.sort(np.random.RandomState(seed).choice(n, max(1, int(fraction * n)),
+                                                          replace=False))
+        idx = torch.as_tensor(rows, device=t.X.device)
+        part = dataclasses.replace(
+            t, X=t.X[idx], G=t.G[idx], F=t.F[idx], S=None if t.S is None else t.S[idx],
+            n_given=len(rows))
+        found = _ORIGINAL_FIND_WL(estimator, loss, factory, part, targets[idx], previous, seed)
+        if found is None:
+            return None
+        student, connection, _ = found
+        return student, connection, t.outputs(student, connection, estimator.predict_batch_size)
+    return find_wl
+
+
+@contextlib.contextmanager
+def patched(settings):
+    """The library changed as ``settings`` (a VARIANTS entry) says, for one fit."""
+    saved = (_base_mod.BaseBDistil._boost, _base_mod.find_wl)
+    if settings.get("escalate"):
+        _base_mod.BaseBDistil._boost = _escalating_boost
+    if settings.get("subsample"):
+        _base_mod.find_wl = _subsampling_find_wl(settings["subsample"])
+    try:
+        yield
+    finally:
+        _base_mod.BaseBDistil._boost, _base_mod.find_wl = saved
+
+
+def run_seed(name, seed, quick, variants, log=print):
+    torch.manual_seed(seed)
+    split = C.load_split(name, seed, quick=quick)
+    teacher, teacher_name = C.fit_teacher(split, seed, quick)
+    G, teacher_pred = C.teacher_outputs(teacher, split)
+    teacher_acc = float((teacher_pred == split.y_test).mean())
+    floor = float(np.mean(split.y_test == np.bincount(split.y_train).argmax()))
+    log(f"[{name} seed {seed}] teacher {teacher_name}: acc {teacher_acc:.4f}")
+    students = C.students_for(split)
+    C.warm_up(teacher, students[0], split.X_train, G, seed)
+    rows, ref = {}, None
+    for label in variants:
+        clf = BDistilClassifier(teacher, students, random_state=seed,
+                                **bdistil_params(quick, {"label_weight": 0.9}))
+        with patched(VARIANTS[label]):
+            t0 = time.perf_counter()
+            C.quiet_fit(clf, split.X_train, split.y_train, teacher_logits=G)
+            seconds = time.perf_counter() - t0
+        costs = np.asarray(clf.cumulative_costs_, dtype=float)
+        curve = C.curve_from_preds(list(clf.staged_predict(split.X_test)), costs,
+                                   split.y_test, teacher_pred)
+        if ref is None:
+            ref = {"lo": float(costs[0]), "hi": float(costs[-1]), "variant": label,
+                   "fixed": [float(costs[0]), float(costs[0]) * clf.n_estimators]}
+        auc = C.curve_auc(curve, ref["lo"], ref["hi"], floor)
+        auc_fixed = C.curve_auc(curve, *ref["fixed"], floor)
+        rows[label] = {
+            "n_stages": int(clf.n_estimators_), "auc": auc, "auc_fixed": auc_fixed,
+            "final_accuracy": curve[-1]["accuracy"],
+            "student_indices": clf.student_indices_.tolist(), "seconds": seconds,
+            "validation_loss": clf.validation_loss_.tolist(), "curve": curve,
+        }
+        log(f"  {label:<20} final {curve[-1]['accuracy']:.4f} AUC {auc:.4f} "
+            f"AUC(fixed) {auc_fixed:.4f} stages {clf.n_estimators_} "
+            f"{clf.student_indices_.tolist()} ({seconds:.1f}s) "
+            + " ".join(f"{p['accuracy']:.3f}" for p in curve))
+    return {"dataset": name, "seed": seed, "split": split.description,
+            "teacher": {"name": teacher_name, "accuracy": teacher_acc}, "floor": floor,
+            "range": ref, "variants": rows}
+
+
+def _ms(values):
+    v = np.asarray(values, dtype=float)
+    return [float(v.mean()), float(v.std())]
+
+
+def summarise(runs):
+    out = {}
+    for name in dict.fromkeys(r["dataset"] for r in runs):
+        rs = [r for r in runs if r["dataset"] == name]
+        entry = {"seeds": [r["seed"] for r in rs],
+                 "teacher": _ms([r["teacher"]["accuracy"] for r in rs])}
+        first = next(iter(rs[0]["variants"]))
+        for label in rs[0]["variants"]:
+            vs = [r["variants"][label] for r in rs]
+            entry[label] = {k: _ms([v[k] for v in vs])
+                            for k in ("auc", "auc_fixed", "final_accuracy", "n_stages",
+                                      "seconds")}
+            entry[label]["delta_auc_vs_first"] = [
+                v["auc"] - r["variants"][first]["auc"] for v, r in zip(vs, rs, strict=True)]
+            entry[label]["delta_final_vs_first"] = [
+                v["final_accuracy"] - r["variants"][first]["final_accuracy"]
+                for v, r in zip(vs, rs, strict=True)]
+        out[name] = entry
+    return out
+
+
+def markdown(summary, command):
+    lines = [f"Command: `{command}`. Mean ± std over seeds; AUC over the first variant's "
+             "budget range; AUC(fixed) over one to n_estimators first-stage costs; "
+             "Δ: against the first variant, per seed.", ""]
+    for name, e in summary.items():
+        lines += [f"### {name} (seeds {e['seeds']}, teacher {e['teacher'][0]:.4f})", "",
+                  "| variant | AUC | AUC(fixed) | final accuracy | stages | fit s | "
+                  "ΔAUC per seed | Δfinal per seed |",
+                  "|---|---|---|---|---|---|---|---|"]
+        for label, v in e.items():
+            if not isinstance(v, dict):
+                continue
+            lines.append(
+                f"| {label} | {v['auc'][0]:.4f} ± {v['auc'][1]:.4f} | "
+                f"{v['auc_fixed'][0]:.4f} ± {v['auc_fixed'][1]:.4f} | "
+                f"{v['final_accuracy'][0]:.4f} ± {v['final_accuracy'][1]:.4f} | "
+                f"{v['n_stages'][0]:.1f} ± {v['n_stages'][1]:.1f} | "
+                f"{v['seconds'][0]:.1f} | "
+                + " ".join(f"{d:+.4f}" for d in v["delta_auc_vs_first"]) + " | "
+                + " ".join(f"{d:+.4f}" for d in v["delta_final_vs_first"]) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def main(argv=None):
+    parser = lab_parser(__doc__.splitlines()[0], VARIANTS, DEFAULT_VARIANTS, ["watch"],
+                        "/tmp/lab_rounds")
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "_".join(args.datasets) + ("_quick" if args.quick else "")
+    command = "python -m benchmarks.lab_rounds " + " ".join(argv if argv is not None else [])
+
+    def save(runs):  # after every seed
+        (out / f"{stem}.json").write_text(json.dumps(
+            {"command": command, "summary": summarise(runs), "runs": runs},
+            indent=1, default=str))
+
+    runs = lab_runs(args, run_seed, after_seed=save)
+    text = markdown(summarise(runs), command)
+    (out / f"{stem}.md").write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
