@@ -1,4 +1,4 @@
-"""Lab notebook: how the boosting rounds use their students (escalation, row subsampling).
+"""Lab notebook: what a boosting round does with its student (step, escalation, subsampling).
 
     OMP_NUM_THREADS=1 python -m benchmarks.lab_rounds --datasets watch digits \
         [--seeds 0 1 2] [--quick] [--variants default escalate ...] [--out /tmp/lab_rounds]
@@ -8,9 +8,11 @@ B-DISTIL with the library defaults (``label_weight=0.9``, the blocks held-out
 split, ``fit(X, y)``), in each variant below. Nothing in the library is
 edited: a variant monkeypatches it for the duration of one fit.
 
-- ``default``: the library as it is. A rejected round (its stage does not
-  lower the held-out loss) retries the same student class; only a student
-  whose edge stays below ``gamma`` moves the ladder up.
+- ``default``: the library as it is. A stage whose step raises the held-out
+  loss gets the shorter held-out step (see ``train-step``); a round whose
+  stage still does not lower the held-out loss is rejected and the next round
+  retries the same student class; only a student whose edge stays below
+  ``gamma`` moves the ladder up.
 - ``escalate``: a rejected round also moves the ladder one class up (if there
   is one), so the next round tries a wider student.
 - ``subsample``: every round trains its student on a random half of the
@@ -18,6 +20,13 @@ edited: a variant monkeypatches it for the duration of one fit.
   gradient boosting). The line search, the distribution player and
   acceptance still see all rows.
 - ``escalate+subsample``: both.
+- ``train-step``: the rule before the held-out cut: a stage whose step
+  (``learning_rate`` times the line search on the training rows) does not
+  lower the held-out loss is rejected. (``default`` now cuts that step to
+  ``learning_rate`` times the line search on the held-out rows, and keeps the
+  stage if the cut step lowers the held-out loss.)
+- ``heldout-step-all``: every stage takes the smaller of the two steps, also
+  where the training step already lowers the held-out loss.
 
 AUC: mean anytime accuracy over the first variant's budget range (first and
 last cumulative cost), floor the majority class, as in ``benchmarks.labels``;
@@ -45,11 +54,14 @@ VARIANTS = {
     "escalate": {"escalate": True},
     "subsample": {"subsample": 0.5},
     "escalate+subsample": {"escalate": True, "subsample": 0.5},
+    "train-step": {"step": "train"},
+    "heldout-step-all": {"step": "all"},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
 _ORIGINAL_BOOST = _base_mod.BaseBDistil._boost
 _ORIGINAL_FIND_WL = _base_mod.find_wl
+_ORIGINAL_STEP = _base_mod.BaseBDistil._step
 
 
 def _escalating_boost(self, t, loss, students, *args):
@@ -57,6 +69,23 @@ def _escalating_boost(self, t, loss, students, *args):
     if record is None and t.level + 1 < len(students):
         t.level += 1
     return record
+
+
+def _other_step(which):
+    """``BaseBDistil._step`` with the rule ``which``: ``"train"`` or ``"all"``."""
+    def step(self, t, loss, f, fv, train_loss, valid_loss):
+        if not t.has_valid:
+            return _ORIGINAL_STEP(self, t, loss, f, fv, train_loss, valid_loss)
+        a = self.learning_rate * loss.step(t.F, f, t.G)
+        if which == "all":
+            a = min(a, self.learning_rate * loss.step(t.Fv, fv, t.Gv))
+        if a <= 0.0:
+            return "no positive step"
+        new_valid = loss.evaluate(t.Fv + a * fv, t.Gv)
+        if not new_valid < valid_loss:
+            return f"it does not lower the held-out {loss.name}"
+        return a, loss.evaluate(t.F + a * f, t.G), new_valid
+    return step
 
 
 def _subsampling_find_wl(fraction):
@@ -81,15 +110,18 @@ def _subsampling_find_wl(fraction):
 @contextlib.contextmanager
 def patched(settings):
     """The library changed as ``settings`` (a VARIANTS entry) says, for one fit."""
-    saved = (_base_mod.BaseBDistil._boost, _base_mod.find_wl)
+    saved = (_base_mod.BaseBDistil._boost, _base_mod.find_wl, _base_mod.BaseBDistil._step)
     if settings.get("escalate"):
         _base_mod.BaseBDistil._boost = _escalating_boost
     if settings.get("subsample"):
         _base_mod.find_wl = _subsampling_find_wl(settings["subsample"])
+    if settings.get("step"):
+        _base_mod.BaseBDistil._step = _other_step(settings["step"])
     try:
         yield
     finally:
-        _base_mod.BaseBDistil._boost, _base_mod.find_wl = saved
+        (_base_mod.BaseBDistil._boost, _base_mod.find_wl,
+         _base_mod.BaseBDistil._step) = saved
 
 
 def run_seed(name, seed, quick, variants, log=print):

@@ -297,16 +297,11 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
                 f"(last edge {e:.4f}); larger students may be needed", untrained=True
             )
         t.level = level  # never back to a cheaper class
-        f = out[0]
-        a = self.learning_rate * loss.step(t.F, f, t.G)
-        if a <= 0.0:
-            return self._reject(attempt, "no positive step lowers the training loss")
-        new_train = loss.evaluate(t.F + a * f, t.G)
         valid_out = t.outputs(student, connection, self.predict_batch_size, valid=True)
-        new_valid = loss.evaluate(t.Fv + a * valid_out[0], t.Gv)
-        improved = new_valid < valid_loss if t.has_valid else new_train < train_loss
-        if not improved:
-            return self._reject(attempt, f"it does not lower the {t.acceptance} {loss.name}")
+        step = self._step(t, loss, out[0], valid_out[0], train_loss, valid_loss)
+        if isinstance(step, str):
+            return self._reject(attempt, step)
+        a, new_train, new_valid = step
         prev_width = None if t.S is None else t.S.shape[1]
         t.accept(a, out, valid_out)
         flops = stage_flops(student, connection, t.X.shape[1], prev_width)
@@ -314,6 +309,38 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
                            connection=None if connection is None else connection.cpu(),
                            weight=a, edge=e, student_index=level, train_loss=new_train,
                            valid_loss=new_valid, flops=flops)
+
+    def _step(self, t, loss, f, fv, train_loss, valid_loss):
+        """``(a, train loss, held-out loss)`` of the stage with outputs ``f`` (``fv`` on
+        the held-out rows), or why it is rejected (a string).
+
+        The step is ``learning_rate`` times the line search on the training
+        rows. Where that step raises the held-out loss, it is cut to
+        ``learning_rate`` times the line search on the held-out rows (when
+        smaller), and the stage is kept if the cut step lowers the held-out
+        loss: a student that over-shoots on unseen rows at the training step
+        still helps at a shorter one.
+        """
+        a = self.learning_rate * loss.step(t.F, f, t.G)
+        if a <= 0.0:
+            return "no positive step lowers the training loss"
+        if not t.has_valid:
+            new_train = loss.evaluate(t.F + a * f, t.G)
+            if not new_train < train_loss:
+                return f"it does not lower the training {loss.name}"
+            return a, new_train, float("nan")
+        new_valid = loss.evaluate(t.Fv + a * fv, t.Gv)
+        if not new_valid < valid_loss:
+            cut = self.learning_rate * loss.step(t.Fv, fv, t.Gv)
+            if not 0.0 < cut < a:
+                return f"it does not lower the held-out {loss.name}"
+            cut_valid = loss.evaluate(t.Fv + cut * fv, t.Gv)
+            if not cut_valid < valid_loss:
+                return f"it does not lower the held-out {loss.name}"
+            if self.verbose:
+                print(f"  step {a:.3f} raises the held-out {loss.name}; cut to {cut:.3f}")
+            a, new_valid = cut, cut_valid
+        return a, loss.evaluate(t.F + a * f, t.G), new_valid
 
     def _reject(self, attempt, why):
         if self.verbose:

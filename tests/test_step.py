@@ -3,8 +3,11 @@ import pytest
 import torch
 from scipy.optimize import minimize_scalar
 
+from sklearn_bdistil import BDistilRegressor
 from sklearn_bdistil._loss import distillation_loss
+from sklearn_bdistil._losses import SquaredErrorLoss
 from sklearn_bdistil._step import line_search
+from sklearn_bdistil._transfer import Transfer
 
 
 def test_line_search_recovers_the_exact_step():
@@ -55,3 +58,47 @@ def test_line_search_ignores_a_row_constant_direction(seed):
     assert line_search(F, shift.contiguous(), G) == 0.0
     f = (G - F) / 3
     assert line_search(F, f + 5 * shift, G) == pytest.approx(line_search(F, f, G), rel=1e-4)
+
+
+def _round(f, train_step, fv, valid_step):
+    """A transfer set whose training rows want ``train_step`` along ``f`` and whose
+    held-out rows want ``valid_step`` along ``fv`` (squared error, so exactly)."""
+    return Transfer(X=torch.zeros(len(f), 1), G=train_step * f, F=torch.zeros_like(f),
+                    Xv=torch.zeros(len(fv), 1), Gv=valid_step * fv, Fv=torch.zeros_like(fv))
+
+
+@pytest.mark.parametrize("learning_rate", [1.0, 0.5])
+def test_a_step_that_overshoots_on_held_out_rows_is_cut_not_rejected(learning_rate):
+    g = torch.Generator().manual_seed(0)
+    f, fv = torch.randn(50, 2, generator=g), torch.randn(30, 2, generator=g)
+    t = _round(f, 4.0, fv, 0.5)
+    loss = SquaredErrorLoss(0.1, 0.1)
+    empty = loss.evaluate(t.Fv, t.Gv)
+    est = BDistilRegressor(None, [], learning_rate=learning_rate)
+    # the training step 4 * lr raises the held-out loss; 0.5 * lr lowers it
+    assert loss.evaluate(t.Fv + 4.0 * learning_rate * fv, t.Gv) > empty
+    a, train_loss, valid_loss = est._step(t, loss, f, fv, 1.0, empty)
+    assert a == pytest.approx(0.5 * learning_rate, rel=1e-6)
+    assert valid_loss == pytest.approx(loss.evaluate(t.Fv + a * fv, t.Gv))
+    assert valid_loss < empty
+    assert train_loss == pytest.approx(loss.evaluate(t.F + a * f, t.G))
+
+
+def test_a_step_that_helps_on_held_out_rows_is_not_cut():
+    g = torch.Generator().manual_seed(1)
+    f, fv = torch.randn(50, 2, generator=g), torch.randn(30, 2, generator=g)
+    t = _round(f, 1.0, fv, 3.0)  # the held-out rows would take a longer step
+    loss = SquaredErrorLoss(0.1, 0.1)
+    a, _, _ = BDistilRegressor(None, [], learning_rate=1.0)._step(
+        t, loss, f, fv, 1.0, loss.evaluate(t.Fv, t.Gv))
+    assert a == pytest.approx(1.0, rel=1e-6)
+
+
+def test_a_stage_that_points_the_wrong_way_on_held_out_rows_is_rejected():
+    g = torch.Generator().manual_seed(2)
+    f, fv = torch.randn(50, 2, generator=g), torch.randn(30, 2, generator=g)
+    t = _round(f, 1.0, fv, -1.0)
+    loss = SquaredErrorLoss(0.1, 0.1)
+    why = BDistilRegressor(None, [], learning_rate=1.0)._step(
+        t, loss, f, fv, 1.0, loss.evaluate(t.Fv, t.Gv))
+    assert why == "it does not lower the held-out squared error"
