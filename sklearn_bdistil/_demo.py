@@ -127,7 +127,7 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
     # fit with the labels: label_weight mixes them into the target of every round. With
     # LSTM-connected students 0.5 kept 10 stages here (0.8093 at the last one) and the
     # default 0.9 one (0.7918), before students standardised their inputs; today 0.5
-    # keeps five (0.8235, docs/user_guide.md "Demo results")
+    # keeps all ten (0.8187 at the last, docs/user_guide.md "Demo results")
     clf = BDistilClassifier(teacher, students, n_estimators=n_estimators, connection="lstm",
                             label_weight=0.5, random_state=random_state, verbose=verbose)
     clf.fit(X[train], y[train])
