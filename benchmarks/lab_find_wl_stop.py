@@ -63,7 +63,7 @@ import sklearn_bdistil._base as _base_mod
 import sklearn_bdistil._find_wl as _fw
 from benchmarks import _common as C
 from benchmarks.compare import bdistil_params
-from benchmarks.labels import lab_parser, lab_runs
+from benchmarks.labels import lab_main, lab_parser, lab_seed
 from sklearn_bdistil import BDistilClassifier
 from sklearn_bdistil._game import signed_weights
 from sklearn_bdistil._loss import pack_targets
@@ -217,17 +217,13 @@ def doc_range(name, seed):
 
 
 def run_seed(name, seed, quick, variants, log=print):
-    torch.manual_seed(seed)
-    split = C.load_split(name, seed, quick=quick)
-    teacher, teacher_name = C.fit_teacher(split, seed, quick)
-    G, teacher_pred = C.teacher_outputs(teacher, split)
-    teacher_acc = float((teacher_pred == split.y_test).mean())
-    floor = float(np.mean(split.y_test == np.bincount(split.y_train).argmax()))
+    lab = lab_seed(name, seed, quick)
+    split, teacher, teacher_name, G = lab.split, lab.teacher, lab.teacher_name, lab.G
+    teacher_pred, teacher_acc, floor, students = (lab.teacher_pred, lab.teacher_acc,
+                                                  lab.floor, lab.students)
     doc = doc_range(name, seed)
     log(f"[{name} seed {seed}] teacher {teacher_name}: acc {teacher_acc:.4f}"
         + (f"; documented w=0.9 blocks AUC {doc[2]:.4f}" if doc and doc[2] else ""))
-    students = C.students_for(split)
-    C.warm_up(teacher, students[0], split.X_train, G, seed)
     rows, ref = {}, None
     for label in variants:
         clf = BDistilClassifier(teacher, students, random_state=seed,
@@ -337,25 +333,9 @@ def markdown(summary, command):
 
 def main(argv=None):
     parser = lab_parser(__doc__.splitlines()[0], VARIANTS, DEFAULT_VARIANTS, ["watch"],
-                        "/tmp/lab17")
-    parser.add_argument("--threads", type=int, default=1)
+                        "/tmp/lab17", threads=True)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "_".join(args.datasets) + ("_quick" if args.quick else "")
-    command = "python -m benchmarks.lab_find_wl_stop " + " ".join(
-        argv if argv is not None else [])
-    def save(runs):  # after every seed
-        (out / f"{stem}.json").write_text(json.dumps(
-            {"command": command, "summary": summarise(runs), "runs": runs},
-            indent=1, default=str))
-
-    runs = lab_runs(args, run_seed, after_seed=save)
-    text = markdown(summarise(runs), command)
-    (out / f"{stem}.md").write_text(text)
-    print(text)
-    return 0
+    return lab_main(args, argv, "lab_find_wl_stop", run_seed, summarise, markdown)
 
 
 if __name__ == "__main__":

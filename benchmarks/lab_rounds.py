@@ -27,6 +27,8 @@ edited: a variant monkeypatches it for the duration of one fit.
   stage if the cut step lowers the held-out loss.)
 - ``heldout-step-all``: every stage takes the smaller of the two steps, also
   where the training step already lowers the held-out loss.
+- ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
+  patched.
 
 AUC: mean anytime accuracy over the first variant's budget range (first and
 last cumulative cost), floor the majority class, as in ``benchmarks.labels``;
@@ -36,9 +38,7 @@ variant. Writes ``<out>/<datasets>.json`` and ``.md``; prints a table last.
 
 import contextlib
 import dataclasses
-import json
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -46,7 +46,7 @@ import torch
 import sklearn_bdistil._base as _base_mod
 from benchmarks import _common as C
 from benchmarks.compare import bdistil_params
-from benchmarks.labels import lab_parser, lab_runs
+from benchmarks.labels import lab_main, lab_parser, lab_seed
 from sklearn_bdistil import BDistilClassifier
 
 VARIANTS = {
@@ -56,6 +56,7 @@ VARIANTS = {
     "escalate+subsample": {"escalate": True, "subsample": 0.5},
     "train-step": {"step": "train"},
     "heldout-step-all": {"step": "all"},
+    "lr=1.0": {"params": {"learning_rate": 1.0}},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
@@ -125,19 +126,14 @@ def patched(settings):
 
 
 def run_seed(name, seed, quick, variants, log=print):
-    torch.manual_seed(seed)
-    split = C.load_split(name, seed, quick=quick)
-    teacher, teacher_name = C.fit_teacher(split, seed, quick)
-    G, teacher_pred = C.teacher_outputs(teacher, split)
-    teacher_acc = float((teacher_pred == split.y_test).mean())
-    floor = float(np.mean(split.y_test == np.bincount(split.y_train).argmax()))
-    log(f"[{name} seed {seed}] teacher {teacher_name}: acc {teacher_acc:.4f}")
-    students = C.students_for(split)
-    C.warm_up(teacher, students[0], split.X_train, G, seed)
+    lab = lab_seed(name, seed, quick)
+    split, teacher, G, teacher_pred = lab.split, lab.teacher, lab.G, lab.teacher_pred
+    log(f"[{name} seed {seed}] teacher {lab.teacher_name}: acc {lab.teacher_acc:.4f}")
     rows, ref = {}, None
     for label in variants:
-        clf = BDistilClassifier(teacher, students, random_state=seed,
-                                **bdistil_params(quick, {"label_weight": 0.9}))
+        params = {"label_weight": 0.9, **VARIANTS[label].get("params", {})}
+        clf = BDistilClassifier(teacher, lab.students, random_state=seed,
+                                **bdistil_params(quick, params))
         with patched(VARIANTS[label]):
             t0 = time.perf_counter()
             C.quiet_fit(clf, split.X_train, split.y_train, teacher_logits=G)
@@ -148,8 +144,8 @@ def run_seed(name, seed, quick, variants, log=print):
         if ref is None:
             ref = {"lo": float(costs[0]), "hi": float(costs[-1]), "variant": label,
                    "fixed": [float(costs[0]), float(costs[0]) * clf.n_estimators]}
-        auc = C.curve_auc(curve, ref["lo"], ref["hi"], floor)
-        auc_fixed = C.curve_auc(curve, *ref["fixed"], floor)
+        auc = C.curve_auc(curve, ref["lo"], ref["hi"], lab.floor)
+        auc_fixed = C.curve_auc(curve, *ref["fixed"], lab.floor)
         rows[label] = {
             "n_stages": int(clf.n_estimators_), "auc": auc, "auc_fixed": auc_fixed,
             "final_accuracy": curve[-1]["accuracy"],
@@ -161,7 +157,8 @@ def run_seed(name, seed, quick, variants, log=print):
             f"{clf.student_indices_.tolist()} ({seconds:.1f}s) "
             + " ".join(f"{p['accuracy']:.3f}" for p in curve))
     return {"dataset": name, "seed": seed, "split": split.description,
-            "teacher": {"name": teacher_name, "accuracy": teacher_acc}, "floor": floor,
+            "teacher": {"name": lab.teacher_name, "accuracy": lab.teacher_acc},
+            "floor": lab.floor,
             "range": ref, "variants": rows}
 
 
@@ -217,25 +214,9 @@ def markdown(summary, command):
 
 def main(argv=None):
     parser = lab_parser(__doc__.splitlines()[0], VARIANTS, DEFAULT_VARIANTS, ["watch"],
-                        "/tmp/lab_rounds")
-    parser.add_argument("--threads", type=int, default=1)
+                        "/tmp/lab_rounds", threads=True)
     args = parser.parse_args(argv)
-    torch.set_num_threads(args.threads)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    stem = "_".join(args.datasets) + ("_quick" if args.quick else "")
-    command = "python -m benchmarks.lab_rounds " + " ".join(argv if argv is not None else [])
-
-    def save(runs):  # after every seed
-        (out / f"{stem}.json").write_text(json.dumps(
-            {"command": command, "summary": summarise(runs), "runs": runs},
-            indent=1, default=str))
-
-    runs = lab_runs(args, run_seed, after_seed=save)
-    text = markdown(summarise(runs), command)
-    (out / f"{stem}.md").write_text(text)
-    print(text)
-    return 0
+    return lab_main(args, argv, "lab_rounds", run_seed, summarise, markdown)
 
 
 if __name__ == "__main__":

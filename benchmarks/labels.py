@@ -24,6 +24,7 @@ import argparse
 import json
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import torch
@@ -64,18 +65,31 @@ def split_groups(mode, split):
     return split.groups_train
 
 
-def run_seed(name, seed, quick, variants, log=print):
+def lab_seed(name, seed, quick):
+    """What every lab's seed starts from: the split, its teacher, the teacher's
+    logits and predictions, its test accuracy, the majority-class floor and the
+    ladder (after an untimed warm-up fit), as attributes."""
     torch.manual_seed(seed)
     split = C.load_split(name, seed, quick=quick)
     teacher, teacher_name = C.fit_teacher(split, seed, quick)
     G, teacher_pred = C.teacher_outputs(teacher, split)
-    classes = np.asarray(teacher.classes_)
-    teacher_acc = float((teacher_pred == split.y_test).mean())
-    teacher_cost = teacher_flops(teacher, split.X_train.shape[1])
-    floor = float(np.mean(split.y_test == np.bincount(split.y_train).argmax()))
-    log(f"[{name} seed {seed}] teacher {teacher_name}: acc {teacher_acc:.4f}")
     students = C.students_for(split)
     C.warm_up(teacher, students[0], split.X_train, G, seed)
+    return SimpleNamespace(
+        split=split, teacher=teacher, teacher_name=teacher_name, G=G,
+        teacher_pred=teacher_pred, students=students,
+        teacher_acc=float((teacher_pred == split.y_test).mean()),
+        floor=float(np.mean(split.y_test == np.bincount(split.y_train).argmax())))
+
+
+def run_seed(name, seed, quick, variants, log=print):
+    lab = lab_seed(name, seed, quick)
+    split, teacher, teacher_name, G = lab.split, lab.teacher, lab.teacher_name, lab.G
+    teacher_pred, teacher_acc, floor, students = (lab.teacher_pred, lab.teacher_acc,
+                                                  lab.floor, lab.students)
+    classes = np.asarray(teacher.classes_)
+    teacher_cost = teacher_flops(teacher, split.X_train.shape[1])
+    log(f"[{name} seed {seed}] teacher {teacher_name}: acc {teacher_acc:.4f}")
     rows, ref = {}, None
     for label in variants:
         v = VARIANTS[label]
@@ -162,8 +176,10 @@ def markdown(summary, command):
     return "\n".join(lines)
 
 
-def lab_parser(description, variants, default_variants, default_datasets, default_out):
-    """The command line of a lab script: data sets, seeds, quick, variants, output folder."""
+def lab_parser(description, variants, default_variants, default_datasets, default_out,
+               threads=False):
+    """The command line of a lab script: data sets, seeds, quick, variants, output folder
+    (and ``--threads``, torch's thread count, default 1, with ``threads=True``)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--datasets", nargs="+", default=list(default_datasets),
                         choices=C.DATASETS)
@@ -172,6 +188,8 @@ def lab_parser(description, variants, default_variants, default_datasets, defaul
     parser.add_argument("--variants", nargs="+", default=list(default_variants),
                         choices=list(variants))
     parser.add_argument("--out", default=str(default_out))
+    if threads:
+        parser.add_argument("--threads", type=int, default=1)
     return parser
 
 
@@ -191,6 +209,27 @@ def lab_runs(args, run_seed, after_seed=None):
             if after_seed is not None:
                 after_seed(runs)
     return runs
+
+
+def lab_main(args, argv, module, run_seed, summarise, markdown):
+    """Run a lab command: ``args`` from :func:`lab_parser` plus ``--threads``; writes
+    ``<out>/<datasets>[_quick].json`` after every seed and the ``.md`` at the end."""
+    torch.set_num_threads(args.threads)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    stem = "_".join(args.datasets) + ("_quick" if args.quick else "")
+    command = f"python -m benchmarks.{module} " + " ".join(argv if argv is not None else [])
+
+    def save(runs):
+        (out / f"{stem}.json").write_text(json.dumps(
+            {"command": command, "summary": summarise(runs), "runs": runs},
+            indent=1, default=str))
+
+    runs = lab_runs(args, run_seed, after_seed=save)
+    text = markdown(summarise(runs), command)
+    (out / f"{stem}.md").write_text(text)
+    print(text)
+    return 0
 
 
 def main(argv=None):
