@@ -63,7 +63,7 @@ import sklearn_bdistil._base as _base_mod
 import sklearn_bdistil._find_wl as _fw
 from benchmarks import _common as C
 from benchmarks.compare import bdistil_params
-from benchmarks.labels import lab_main, lab_parser, lab_seed
+from benchmarks.labels import lab_main, lab_parser, lab_seed, per_dataset
 from sklearn_bdistil import BDistilClassifier
 from sklearn_bdistil._game import signed_weights
 from sklearn_bdistil._loss import pack_targets
@@ -274,11 +274,8 @@ def _ms(values):
 
 def summarise(runs):
     out = {}
-    for name in dict.fromkeys(r["dataset"] for r in runs):
-        rs = [r for r in runs if r["dataset"] == name]
-        entry = {"seeds": [r["seed"] for r in rs],
-                 "teacher": _ms([r["teacher"]["accuracy"] for r in rs]),
-                 "doc_auc": _ms([(r["doc"] or {}).get("auc_w09_blocks") for r in rs])}
+    for name, rs, entry in per_dataset(runs):
+        entry["doc_auc"] = _ms([(r["doc"] or {}).get("auc_w09_blocks") for r in rs])
         for label in rs[0]["variants"]:
             vs = [r["variants"][label] for r in rs]
             entry[label] = {k: _ms([v[k] for v in vs])

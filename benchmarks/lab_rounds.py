@@ -46,7 +46,7 @@ import torch
 import sklearn_bdistil._base as _base_mod
 from benchmarks import _common as C
 from benchmarks.compare import bdistil_params
-from benchmarks.labels import lab_main, lab_parser, lab_seed
+from benchmarks.labels import lab_main, lab_parser, lab_seed, per_dataset
 from sklearn_bdistil import BDistilClassifier
 
 VARIANTS = {
@@ -169,10 +169,7 @@ def _ms(values):
 
 def summarise(runs):
     out = {}
-    for name in dict.fromkeys(r["dataset"] for r in runs):
-        rs = [r for r in runs if r["dataset"] == name]
-        entry = {"seeds": [r["seed"] for r in rs],
-                 "teacher": _ms([r["teacher"]["accuracy"] for r in rs])}
+    for name, rs, entry in per_dataset(runs):
         first = next(iter(rs[0]["variants"]))
         for label in rs[0]["variants"]:
             vs = [r["variants"][label] for r in rs]

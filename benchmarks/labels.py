@@ -134,13 +134,19 @@ def run_seed(name, seed, quick, variants, log=print):
             "baselines": ref, "variants": rows}
 
 
+def per_dataset(runs):
+    """``(name, its runs, entry)`` per data set in run order; ``entry`` starts a lab
+    summary's row with the seeds and the teacher's accuracy (mean, std)."""
+    for name in dict.fromkeys(r["dataset"] for r in runs):
+        rs = [r for r in runs if r["dataset"] == name]
+        yield name, rs, {"seeds": [r["seed"] for r in rs],
+                         "teacher": _ms([r["teacher"]["accuracy"] for r in rs])}
+
+
 def summarise(runs):
     """Mean and std over seeds, per data set and variant."""
     out = {}
-    for name in dict.fromkeys(r["dataset"] for r in runs):
-        rs = [r for r in runs if r["dataset"] == name]
-        entry = {"seeds": [r["seed"] for r in rs],
-                 "teacher": _ms([r["teacher"]["accuracy"] for r in rs])}
+    for name, rs, entry in per_dataset(runs):
         for m in ("RESCHED", "label-trained"):
             entry[m] = {"auc": _ms([r["baselines"][m + " auc"] for r in rs]),
                         "final_accuracy": _ms([r["baselines"][m][-1]["accuracy"]
