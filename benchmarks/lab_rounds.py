@@ -27,6 +27,10 @@ edited: a variant monkeypatches it for the duration of one fit.
   stage if the cut step lowers the held-out loss.)
 - ``heldout-step-all``: every stage takes the smaller of the two steps, also
   where the training step already lowers the held-out loss.
+- ``greedy``: every round trains the current student class and the next
+  one, and keeps the stage that lowers the held-out loss most per FLOP; the
+  ladder moves up when that is the wider one (cost-aware escalation; about
+  three times the training per round).
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
   patched.
 
@@ -57,6 +61,7 @@ VARIANTS = {
     "train-step": {"step": "train"},
     "heldout-step-all": {"step": "all"},
     "lr=1.0": {"params": {"learning_rate": 1.0}},
+    "greedy": {"greedy": True},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
@@ -70,6 +75,44 @@ def _escalating_boost(self, t, loss, students, *args):
     if record is None and t.level + 1 < len(students):
         t.level += 1
     return record
+
+
+def _greedy_boost(self, t, loss, students, rng, train_loss, valid_loss, attempt, previous):
+    """A round that trains the current class *and* the next one, and keeps the stage
+    that lowers the held-out loss most per FLOP (escalating when it is the wider one)."""
+    residual, scale = loss.residual(t.G, t.F)
+    if scale == 0.0:
+        raise _base_mod._Stop("the ensemble matches its target")
+    D = _base_mod.signed_weights(residual, self.eta, scale)
+    targets = _base_mod.pack_targets(t.G, t.F, D)
+    prev_width = None if t.S is None else t.S.shape[1]
+    best = None
+    for level in range(t.level, min(t.level + 2, len(students))):
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        found = _base_mod.find_wl(self, loss, students[level], t, targets, previous, seed)
+        if found is None:
+            continue
+        student, connection, out = found
+        e = _base_mod.edge(D, out[0])
+        if e < self.gamma:
+            continue
+        valid_out = t.outputs(student, connection, self.predict_batch_size, valid=True)
+        step = self._step(t, loss, out[0], valid_out[0], train_loss, valid_loss)
+        if isinstance(step, str):
+            continue
+        flops = _base_mod.stage_flops(student, connection, t.X.shape[1], prev_width)
+        gain = (valid_loss - step[2]) / flops
+        if best is None or gain > best[0]:
+            best = (gain, level, student, connection, out, valid_out, step, e, flops)
+    if best is None:
+        return None
+    _, level, student, connection, out, valid_out, (a, new_train, new_valid), e, flops = best
+    t.level = level
+    t.accept(a, out, valid_out)
+    return _base_mod.StageRecord(
+        module=student.cpu(), connection=None if connection is None else connection.cpu(),
+        weight=a, edge=e, student_index=level, train_loss=new_train, valid_loss=new_valid,
+        flops=flops)
 
 
 def _other_step(which):
@@ -114,6 +157,8 @@ def patched(settings):
     saved = (_base_mod.BaseBDistil._boost, _base_mod.find_wl, _base_mod.BaseBDistil._step)
     if settings.get("escalate"):
         _base_mod.BaseBDistil._boost = _escalating_boost
+    if settings.get("greedy"):
+        _base_mod.BaseBDistil._boost = _greedy_boost
     if settings.get("subsample"):
         _base_mod.find_wl = _subsampling_find_wl(settings["subsample"])
     if settings.get("step"):
