@@ -31,6 +31,7 @@ edited: a variant monkeypatches it for the duration of one fit.
   one, and keeps the stage that lowers the held-out loss most per FLOP; the
   ladder moves up when that is the wider one (cost-aware escalation; about
   three times the training per round).
+- ``epochs x2``: twice the training epochs per student (``max_epochs``).
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
   patched.
 
@@ -62,6 +63,7 @@ VARIANTS = {
     "heldout-step-all": {"step": "all"},
     "lr=1.0": {"params": {"learning_rate": 1.0}},
     "greedy": {"greedy": True},
+    "epochs x2": {"epochs_factor": 2},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
@@ -179,6 +181,7 @@ def run_seed(name, seed, quick, variants, log=print):
         params = {"label_weight": 0.9, **VARIANTS[label].get("params", {})}
         clf = BDistilClassifier(teacher, lab.students, random_state=seed,
                                 **bdistil_params(quick, params))
+        clf.set_params(max_epochs=clf.max_epochs * VARIANTS[label].get("epochs_factor", 1))
         with patched(VARIANTS[label]):
             t0 = time.perf_counter()
             C.quiet_fit(clf, split.X_train, split.y_train, teacher_logits=G)
