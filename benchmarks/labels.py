@@ -217,13 +217,16 @@ def lab_runs(args, run_seed, after_seed=None):
     return runs
 
 
-def lab_main(args, argv, module, run_seed, summarise, markdown):
-    """Run a lab command: ``args`` from :func:`lab_parser` plus ``--threads``; writes
-    ``<out>/<datasets>[_quick].json`` after every seed and the ``.md`` at the end."""
-    torch.set_num_threads(args.threads)
+def lab_main(args, argv, module, run_seed, summarise, markdown, stem=None):
+    """Run a lab command: ``args`` from :func:`lab_parser` (torch's thread count set
+    where it has ``--threads``); writes ``<out>/<stem>.json`` after every seed and the
+    ``.md`` at the end, ``stem`` by default ``<datasets>[_quick]``."""
+    if getattr(args, "threads", None) is not None:
+        torch.set_num_threads(args.threads)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    stem = "_".join(args.datasets) + ("_quick" if args.quick else "")
+    if stem is None:
+        stem = "_".join(args.datasets) + ("_quick" if args.quick else "")
     command = f"python -m benchmarks.{module} " + " ".join(argv if argv is not None else [])
 
     def save(runs):
@@ -242,17 +245,7 @@ def main(argv=None):
     parser = lab_parser(__doc__.splitlines()[0], VARIANTS, DEFAULT_VARIANTS,
                         ["watch", "digits"], ROOT / "benchmarks" / "results" / "labels")
     args = parser.parse_args(argv)
-    runs = lab_runs(args, run_seed)
-    summary = summarise(runs)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    command = "python -m benchmarks.labels " + " ".join(argv if argv is not None else [])
-    (out / "labels.json").write_text(json.dumps(
-        {"command": command, "summary": summary, "runs": runs}, indent=1, default=str))
-    text = markdown(summary, command)
-    (out / "labels.md").write_text(text)
-    print(text)
-    return 0
+    return lab_main(args, argv, "labels", run_seed, summarise, markdown, stem="labels")
 
 
 if __name__ == "__main__":
