@@ -82,11 +82,7 @@ def _escalating_boost(self, t, loss, students, *args):
 def _greedy_boost(self, t, loss, students, rng, train_loss, valid_loss, attempt, previous):
     """A round that trains the current class *and* the next one, and keeps the stage
     that lowers the held-out loss most per FLOP (escalating when it is the wider one)."""
-    residual, scale = loss.residual(t.G, t.F)
-    if scale == 0.0:
-        raise _base_mod._Stop("the ensemble matches its target")
-    D = _base_mod.signed_weights(residual, self.eta, scale)
-    targets = _base_mod.pack_targets(t.G, t.F, D)
+    D, targets = self._round_targets(t, loss)
     prev_width = None if t.S is None else t.S.shape[1]
     best = None
     for level in range(t.level, min(t.level + 2, len(students))):
@@ -105,16 +101,11 @@ def _greedy_boost(self, t, loss, students, rng, train_loss, valid_loss, attempt,
         flops = _base_mod.stage_flops(student, connection, t.X.shape[1], prev_width)
         gain = (valid_loss - step[2]) / flops
         if best is None or gain > best[0]:
-            best = (gain, level, student, connection, out, valid_out, step, e, flops)
+            best = (gain, (student, connection, level, e, step, out, valid_out))
     if best is None:
         return None
-    _, level, student, connection, out, valid_out, (a, new_train, new_valid), e, flops = best
-    t.level = level
-    t.accept(a, out, valid_out)
-    return _base_mod.StageRecord(
-        module=student.cpu(), connection=None if connection is None else connection.cpu(),
-        weight=a, edge=e, student_index=level, train_loss=new_train, valid_loss=new_valid,
-        flops=flops)
+    t.level = best[1][2]
+    return self._accept(t, *best[1])
 
 
 def _other_step(which):

@@ -266,18 +266,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         ``t.level`` up the ladder when a student class is not a weak learner.
         ``previous`` is the last kept ``(student, connection)``, or ``None``.
         """
-        residual, scale = loss.residual(t.G, t.F)
-        if scale == 0.0:
-            raise _Stop("the ensemble matches its target on the transfer set")
-        D = signed_weights(residual, self.eta, scale)
-        reach = max_edge(D)
-        if self.gamma >= reach:  # no student could reach it: do not train any
-            raise _Stop(
-                f"gamma={self.gamma} is out of reach: no student's edge can exceed "
-                f"sum|K+ - K-| = {reach:.4f} this round, which grows with eta={self.eta}; "
-                "lower gamma or raise eta"
-            )
-        targets = pack_targets(t.G, t.F, D)
+        D, targets = self._round_targets(t, loss)
         for level in range(t.level, len(students)):
             seed = int(rng.randint(np.iinfo(np.int32).max))
             found = find_wl(self, loss, students[level], t, targets, previous, seed)
@@ -301,6 +290,30 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         step = self._step(t, loss, out[0], valid_out[0], train_loss, valid_loss)
         if isinstance(step, str):
             return self._reject(attempt, step)
+        return self._accept(t, student, connection, level, e, step, out, valid_out)
+
+    def _round_targets(self, t, loss):
+        """``(D, targets)``: the distribution player's signed weights for this round
+        and the packed targets FIND_WL trains on; ``_Stop`` where no round can help."""
+        residual, scale = loss.residual(t.G, t.F)
+        if scale == 0.0:
+            raise _Stop("the ensemble matches its target on the transfer set")
+        D = signed_weights(residual, self.eta, scale)
+        reach = max_edge(D)
+        if self.gamma >= reach:  # no student could reach it: do not train any
+            raise _Stop(
+                f"gamma={self.gamma} is out of reach: no student's edge can exceed "
+                f"sum|K+ - K-| = {reach:.4f} this round, which grows with eta={self.eta}; "
+                "lower gamma or raise eta"
+            )
+        return D, pack_targets(t.G, t.F, D)
+
+    def _accept(self, t, student, connection, level, e, step, out, valid_out):
+        """Add the stage to the transfer set's ensemble; its :class:`StageRecord`.
+
+        ``step`` is ``_step``'s ``(a, train loss, held-out loss)``; ``out`` and
+        ``valid_out`` the student's outputs on the training and held-out rows.
+        """
         a, new_train, new_valid = step
         prev_width = None if t.S is None else t.S.shape[1]
         t.accept(a, out, valid_out)
