@@ -32,6 +32,12 @@ edited: a variant monkeypatches it for the duration of one fit.
   ladder moves up when that is the wider one (cost-aware escalation; two
   students trained per round, 1.3-2x the fit time measured).
 - ``epochs x2``: twice the training epochs per student (``max_epochs``).
+- ``stall 2%x2`` / ``stall 1%x1``: escalation on diminishing returns. The
+  ladder moves one class up after ``patience`` (2 / 1) rounds in a row at the
+  current class that each lowered the held-out loss by less than ``rho``
+  (2% / 1%) of its value before the round (a rejected round counts as one).
+  Unlike ``greedy``, it trains one student per round and reads a trend, not
+  one noisy comparison of two students.
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
   patched.
 
@@ -64,6 +70,8 @@ VARIANTS = {
     "lr=1.0": {"params": {"learning_rate": 1.0}},
     "greedy": {"greedy": True},
     "epochs x2": {"epochs_factor": 2},
+    "stall 2%x2": {"stall": (0.02, 2)},
+    "stall 1%x1": {"stall": (0.01, 1)},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
@@ -77,6 +85,22 @@ def _escalating_boost(self, t, loss, students, *args):
     if record is None and t.level + 1 < len(students):
         t.level += 1
     return record
+
+
+def _stalling_boost(rho, patience):
+    """``_boost`` that moves the ladder up after ``patience`` stalled rounds in a row."""
+    def boost(self, t, loss, students, rng, train_loss, valid_loss, attempt, previous):
+        level = t.level
+        record = _ORIGINAL_BOOST(self, t, loss, students, rng, train_loss, valid_loss,
+                                 attempt, previous)
+        if t.level != level:  # the edge rule escalated: a fresh count at the new class
+            t.stalled = 0
+        gain = 0.0 if record is None else (valid_loss - record.valid_loss) / valid_loss
+        t.stalled = getattr(t, "stalled", 0) + 1 if gain < rho else 0
+        if t.stalled >= patience and t.level + 1 < len(students):
+            t.level, t.stalled = t.level + 1, 0
+        return record
+    return boost
 
 
 def _greedy_boost(self, t, loss, students, rng, train_loss, valid_loss, attempt, previous):
@@ -150,6 +174,8 @@ def patched(settings):
     saved = (_base_mod.BaseBDistil._boost, _base_mod.find_wl, _base_mod.BaseBDistil._step)
     if settings.get("escalate"):
         _base_mod.BaseBDistil._boost = _escalating_boost
+    if settings.get("stall"):
+        _base_mod.BaseBDistil._boost = _stalling_boost(*settings["stall"])
     if settings.get("greedy"):
         _base_mod.BaseBDistil._boost = _greedy_boost
     if settings.get("subsample"):
