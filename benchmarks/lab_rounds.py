@@ -38,6 +38,10 @@ edited: a variant monkeypatches it for the duration of one fit.
   (2% / 1%) of its value before the round (a rejected round counts as one).
   Unlike ``greedy``, it trains one student per round and reads a trend, not
   one noisy comparison of two students.
+- ``cosine`` / ``cosine lr x2``: FIND_WL's learning rate follows a cosine from
+  ``lr`` (0.01 / 0.02) down to 0 over the ``max_epochs`` epochs (skorch's
+  ``LRScheduler`` with ``CosineAnnealingLR``, stepped per epoch) instead of
+  staying at ``lr``.
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
   patched.
 
@@ -53,8 +57,11 @@ import time
 
 import numpy as np
 import torch
+from skorch.callbacks import LRScheduler
+from torch.optim.lr_scheduler import CosineAnnealingLR
 
 import sklearn_bdistil._base as _base_mod
+import sklearn_bdistil._find_wl as _find_wl_mod
 from benchmarks import _common as C
 from benchmarks.compare import bdistil_params
 from benchmarks.labels import lab_main, lab_parser, lab_seed, per_dataset
@@ -72,12 +79,21 @@ VARIANTS = {
     "epochs x2": {"epochs_factor": 2},
     "stall 2%x2": {"stall": (0.02, 2)},
     "stall 1%x1": {"stall": (0.01, 1)},
+    "cosine": {"cosine": True},
+    "cosine lr x2": {"cosine": True, "params": {"lr": 0.02}},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
 _ORIGINAL_BOOST = _base_mod.BaseBDistil._boost
 _ORIGINAL_FIND_WL = _base_mod.find_wl
 _ORIGINAL_STEP = _base_mod.BaseBDistil._step
+_ORIGINAL_CALLBACKS = _find_wl_mod.FindWLNet._default_callbacks
+
+
+def _cosine_callbacks(net):
+    return [*_ORIGINAL_CALLBACKS.fget(net),
+            ("lr_schedule", LRScheduler(policy=CosineAnnealingLR, T_max=net.max_epochs,
+                                        step_every="epoch"))]
 
 
 def _escalating_boost(self, t, loss, students, *args):
@@ -174,6 +190,8 @@ def patched(settings):
     saved = (_base_mod.BaseBDistil._boost, _base_mod.find_wl, _base_mod.BaseBDistil._step)
     if settings.get("escalate"):
         _base_mod.BaseBDistil._boost = _escalating_boost
+    if settings.get("cosine"):
+        _find_wl_mod.FindWLNet._default_callbacks = property(_cosine_callbacks)
     if settings.get("stall"):
         _base_mod.BaseBDistil._boost = _stalling_boost(*settings["stall"])
     if settings.get("greedy"):
@@ -187,6 +205,7 @@ def patched(settings):
     finally:
         (_base_mod.BaseBDistil._boost, _base_mod.find_wl,
          _base_mod.BaseBDistil._step) = saved
+        _find_wl_mod.FindWLNet._default_callbacks = _ORIGINAL_CALLBACKS
 
 
 def run_seed(name, seed, quick, variants, log=print):
