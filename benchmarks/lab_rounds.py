@@ -42,6 +42,11 @@ edited: a variant monkeypatches it for the duration of one fit.
   ``lr`` (0.01 / 0.02) down to 0 over the ``max_epochs`` epochs (skorch's
   ``LRScheduler`` with ``CosineAnnealingLR``, stepped per epoch) instead of
   staying at ``lr``.
+- ``first x2`` / ``first x4``: the first stage (the round with no kept stage
+  before it) trains twice / four times ``max_epochs``; every later stage
+  trains ``max_epochs``. The first stage carries most of the anytime curve's
+  area and fits the bulk of the teacher, where longer training is least
+  likely to over-fit the residual; it adds one (three) rounds' training time.
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
   patched.
 
@@ -81,6 +86,8 @@ VARIANTS = {
     "stall 1%x1": {"stall": (0.01, 1)},
     "cosine": {"cosine": True},
     "cosine lr x2": {"cosine": True, "params": {"lr": 0.02}},
+    "first x2": {"first_epochs": 2},
+    "first x4": {"first_epochs": 4},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
@@ -165,6 +172,19 @@ def _other_step(which):
     return step
 
 
+def _longer_first_find_wl(factor):
+    def find_wl(estimator, loss, factory, t, targets, previous, seed):
+        if previous is not None:
+            return _ORIGINAL_FIND_WL(estimator, loss, factory, t, targets, previous, seed)
+        epochs = estimator.max_epochs
+        estimator.max_epochs = epochs * factor
+        try:
+            return _ORIGINAL_FIND_WL(estimator, loss, factory, t, targets, previous, seed)
+        finally:
+            estimator.max_epochs = epochs
+    return find_wl
+
+
 def _subsampling_find_wl(fraction):
     def find_wl(estimator, loss, factory, t, targets, previous, seed):
         if t.epoch_rows is not None:
@@ -198,6 +218,8 @@ def patched(settings):
         _base_mod.BaseBDistil._boost = _greedy_boost
     if settings.get("subsample"):
         _base_mod.find_wl = _subsampling_find_wl(settings["subsample"])
+    if settings.get("first_epochs"):
+        _base_mod.find_wl = _longer_first_find_wl(settings["first_epochs"])
     if settings.get("step"):
         _base_mod.BaseBDistil._step = _other_step(settings["step"])
     try:
