@@ -38,10 +38,11 @@ edited: a variant monkeypatches it for the duration of one fit.
   (2% / 1%) of its value before the round (a rejected round counts as one).
   Unlike ``greedy``, it trains one student per round and reads a trend, not
   one noisy comparison of two students.
-- ``cosine`` / ``cosine lr x2``: FIND_WL's learning rate follows a cosine from
-  ``lr`` (0.01 / 0.02) down to 0 over the ``max_epochs`` epochs (skorch's
-  ``LRScheduler`` with ``CosineAnnealingLR``, stepped per epoch) instead of
-  staying at ``lr``.
+- ``cosine`` / ``cosine lr x2`` / ``cosine lr x4``: FIND_WL's learning rate
+  follows a cosine from ``lr`` (0.01 / 0.02 / 0.04) down to 0 over the
+  ``max_epochs`` epochs (skorch's ``LRScheduler`` with ``CosineAnnealingLR``,
+  stepped per epoch) instead of staying at ``lr``.
+- ``lr x2``: ``lr=0.02``, constant (the control for ``cosine lr x2``).
 - ``first x2`` / ``first x4``: the first stage (the round with no kept stage
   before it) trains twice / four times ``max_epochs``; every later stage
   trains ``max_epochs``. The first stage carries most of the anytime curve's
@@ -86,6 +87,8 @@ VARIANTS = {
     "stall 1%x1": {"stall": (0.01, 1)},
     "cosine": {"cosine": True},
     "cosine lr x2": {"cosine": True, "params": {"lr": 0.02}},
+    "cosine lr x4": {"cosine": True, "params": {"lr": 0.04}},
+    "lr x2": {"params": {"lr": 0.02}},
     "first x2": {"first_epochs": 2},
     "first x4": {"first_epochs": 4},
 }
