@@ -256,7 +256,8 @@ def label_students(factories, split, seed, params):
     codes = np.searchsorted(np.unique(split.y_train), split.y_train)
     return label_trained_logits(factories, split.X_train, codes, split.X_test, split.n_classes,
                                 seed, epochs=params["max_epochs"],
-                                batch_size=params["batch_size"], lr=params["lr"])
+                                batch_size=params["batch_size"], lr=params["lr"],
+                                lr_schedule=params["lr_schedule"])
 
 
 def boosted_nets(factories, split, seed, params, shrinkage=1.0):
@@ -282,7 +283,8 @@ def boosted_nets(factories, split, seed, params, shrinkage=1.0):
         module = build_student(factory, split.X_train.shape[1], n_classes, s)
         residual = onehot - torch.softmax(F_train, dim=1)
         train_plain(module, split.X_train, residual, F.mse_loss, epochs=params["max_epochs"],
-                    batch_size=params["batch_size"], lr=params["lr"], seed=s)
+                    batch_size=params["batch_size"], lr=params["lr"], seed=s,
+                    lr_schedule=params["lr_schedule"])
         F_train += shrinkage * torch.as_tensor(module_logits(module, split.X_train))
         F_test = F_test + shrinkage * module_logits(module, split.X_test)
         prefixes.append(F_test.copy())

@@ -51,7 +51,8 @@ def bdistil_params(quick, overrides=None):
 def training_params(clf):
     """Per-student training settings shared by every baseline (taken from B-DISTIL's)."""
     p = clf.get_params()
-    return {k: p[k] for k in ("max_epochs", "batch_size", "lr", "validation_fraction",
+    return {k: p[k] for k in ("max_epochs", "batch_size", "lr", "lr_schedule",
+                              "validation_fraction",
                               "optimizer", "augmentation", "augmentation_copies")}
 
 

@@ -25,7 +25,7 @@ from sklearn_bdistil import _teacher
 from sklearn_bdistil._augment import AUGMENTATIONS, augment_rows
 from sklearn_bdistil._checkpoint import StageRecord
 from sklearn_bdistil._cost import set_stage_costs, stage_flops, teacher_flops
-from sklearn_bdistil._find_wl import find_wl
+from sklearn_bdistil._find_wl import LR_SCHEDULES, find_wl
 from sklearn_bdistil._game import edge, max_edge, signed_weights
 from sklearn_bdistil._loss import pack_targets
 from sklearn_bdistil._predict import resolve_device
@@ -93,6 +93,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "optimizer": [callable],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],

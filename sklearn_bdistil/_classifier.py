@@ -108,8 +108,14 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         Epochs over the transfer set per FIND_WL round.
     batch_size : int, default=256
         Minibatch size of FIND_WL.
-    lr : float, default=0.01
-        Learning rate of the optimizer.
+    lr : float, default=0.02
+        Learning rate of the optimizer (its peak, with ``lr_schedule="cosine"``).
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        How the learning rate moves over a student's ``max_epochs`` epochs:
+        ``"cosine"`` anneals it from ``lr`` in the first epoch towards 0 in
+        the last (torch's ``CosineAnnealingLR``, stepped per epoch);
+        ``"constant"`` keeps ``lr``. See the Results page of the
+        documentation for the evidence behind the defaults.
     optimizer : torch optimizer class, default=torch.optim.Adam
         Optimizer of each FIND_WL round (constructed by skorch with ``lr``).
     validation_fraction : float or None, default=0.1
@@ -260,7 +266,8 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
                  temperature=1.0, label_weight=0.9, augmentation=None, augmentation_copies=2,
                  learning_rate=0.5, max_epochs=20,
-                 batch_size=256, lr=0.01, optimizer=torch.optim.Adam,
+                 batch_size=256, lr=0.02, lr_schedule="cosine",
+                 optimizer=torch.optim.Adam,
                  validation_fraction=0.1, n_iter_no_change=3,
                  predict_batch_size=8192, teacher_cost=None, classes=None, warm_start=False,
                  checkpoint_dir=None, stage_callback=None, device="cpu",
@@ -281,6 +288,7 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change

@@ -10,6 +10,8 @@ skorch criterion. Running a stage on rows (inference) is in
 :mod:`sklearn_bdistil._inference`.
 """
 
+import math
+
 import numpy as np
 import torch
 from skorch import NeuralNet
@@ -26,8 +28,26 @@ from sklearn_bdistil.students._connections import (
     state_layout,
 )
 
-__all__ = ["AcceleratedFindWLNet", "ConnectedTrainer", "FindWLNet", "TensorBatchIterator",
-           "build_stage", "find_wl", "train_student"]
+__all__ = ["LR_SCHEDULES", "AcceleratedFindWLNet", "ConnectedTrainer", "EpochLR", "FindWLNet",
+           "TensorBatchIterator", "build_stage", "epoch_lr", "find_wl", "train_student"]
+
+#: How a student's learning rate moves over its epochs (``lr_schedule``).
+LR_SCHEDULES = ("cosine", "constant")
+
+
+def epoch_lr(lr, schedule, epoch, n_epochs):
+    """The learning rate of epoch ``epoch`` (from 0) of ``n_epochs``.
+
+    ``"constant"``: ``lr``. ``"cosine"``: ``lr * (1 + cos(pi * epoch /
+    n_epochs)) / 2``, from ``lr`` in the first epoch down towards 0 in the
+    last (torch's ``CosineAnnealingLR`` with ``T_max=n_epochs``, stepped once
+    per epoch).
+    """
+    if schedule == "constant":
+        return lr
+    if schedule == "cosine":
+        return lr * (1.0 + math.cos(math.pi * epoch / n_epochs)) / 2.0
+    raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
 
 
 class TensorBatchIterator:
@@ -123,6 +143,23 @@ class TensorBatchIterator:
                 yield self._rows(rows), self.y[rows]
 
 
+class EpochLR(Callback):
+    """Sets the optimizer's learning rate at the start of each epoch (:func:`epoch_lr`).
+
+    Writes the rate into the optimizer's parameter groups, so it works the
+    same with any torch optimizer and under Accelerate's wrapped optimizer.
+    """
+
+    def __init__(self, schedule):
+        self.schedule = schedule
+
+    def on_epoch_begin(self, net, **kwargs):
+        # the net's own on_epoch_begin has already opened this epoch's history row
+        rate = epoch_lr(net.lr, self.schedule, len(net.history) - 1, net.max_epochs)
+        for group in net.optimizer_.param_groups:
+            group["lr"] = rate
+
+
 class EpochProgress(Callback):
     """A tqdm progress bar over one round's training epochs, with the last loss."""
 
@@ -208,7 +245,8 @@ class AcceleratedFindWLNet(AccelerateMixin, FindWLNet):
 
 
 def train_student(module, X, targets, *, criterion, seed, max_epochs, batch_size, lr,
-                  optimizer, device, epoch_rows=None, accelerator=None, progress=None):
+                  optimizer, device, lr_schedule="constant", epoch_rows=None, accelerator=None,
+                  progress=None):
     """Train ``module`` on the FIND_WL objective; return the skorch net.
 
     Parameters
@@ -223,6 +261,8 @@ def train_student(module, X, targets, *, criterion, seed, max_epochs, batch_size
         (:meth:`sklearn_bdistil._losses.BoostingLoss.criterion`).
     seed : int
         Seeds the minibatch order and any randomness in the module (dropout).
+    lr_schedule : {"constant", "cosine"}, default="constant"
+        How the learning rate moves over the epochs (:func:`epoch_lr`).
     epoch_rows : int or None, default=None
         Rows per epoch (see :class:`TensorBatchIterator`); ``None``: all rows.
     accelerator : accelerate.Accelerator or None, default=None
@@ -263,7 +303,8 @@ def train_student(module, X, targets, *, criterion, seed, max_epochs, batch_size
         train_split=None,
         predict_nonlinearity=None,
         verbose=0,
-        callbacks=None if progress is None else [("progress", EpochProgress(progress))],
+        callbacks=[("lr_schedule", EpochLR(lr_schedule)),
+                   *([] if progress is None else [("progress", EpochProgress(progress))])],
         **kwargs,
     )
     held = _accelerator_lists(accelerator)
@@ -334,7 +375,8 @@ def find_wl(estimator, loss, factory, t, targets, previous, seed):
         net = train_student(
             module.to(t.X.device), inputs, targets, criterion=loss.criterion(), seed=seed,
             max_epochs=est.max_epochs, batch_size=est.batch_size, lr=lr,
-            optimizer=est.optimizer, device=t.X.device, epoch_rows=t.epoch_rows,
+            optimizer=est.optimizer, device=t.X.device, lr_schedule=est.lr_schedule,
+            epoch_rows=t.epoch_rows,
             accelerator=est.accelerator,
             progress=f"{factory!r}" if est.verbose >= 2 else None,
         )

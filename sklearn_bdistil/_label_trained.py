@@ -9,21 +9,28 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from sklearn_bdistil._find_wl import epoch_lr
 from sklearn_bdistil._inference import forward_in_batches
 from sklearn_bdistil.students._base import build_student, fit_input_scaling
 
 __all__ = ["label_trained_logits", "module_logits", "train_plain"]
 
 
-def train_plain(module, X, target, loss, *, epochs, batch_size, lr, seed):
-    """Train ``module`` on ``loss(module(X), target)`` with Adam; returns it in eval mode."""
+def train_plain(module, X, target, loss, *, epochs, batch_size, lr, seed, lr_schedule="cosine"):
+    """Train ``module`` on ``loss(module(X), target)`` with Adam; returns it in eval mode.
+
+    ``lr_schedule`` moves the learning rate over the epochs as FIND_WL's does
+    (:func:`~sklearn_bdistil._find_wl.epoch_lr`).
+    """
     X = torch.as_tensor(X, dtype=torch.float32)
     fit_input_scaling(module, X)  # as the fit does for the built-in students
     target = torch.as_tensor(target)
     gen = torch.Generator().manual_seed(int(seed))
     opt = torch.optim.Adam(module.parameters(), lr=lr)
     module.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        for group in opt.param_groups:
+            group["lr"] = epoch_lr(lr, lr_schedule, epoch, epochs)
         order = torch.randperm(len(X), generator=gen)
         for start in range(0, len(X), batch_size):
             idx = order[start:start + batch_size]
@@ -39,7 +46,7 @@ def module_logits(module, X):
 
 
 def label_trained_logits(factories, X, codes, X_test, n_classes, seed, *, epochs, batch_size,
-                         lr):
+                         lr, lr_schedule="cosine"):
     """Test logits of each factory's student trained by cross-entropy on ``codes``
     (class columns of the training rows), student ``k`` seeded ``seed * 1000 + k``."""
     codes = torch.as_tensor(np.asarray(codes, dtype=np.int64))
@@ -48,6 +55,6 @@ def label_trained_logits(factories, X, codes, X_test, n_classes, seed, *, epochs
         s = seed * 1000 + k
         module = build_student(factory, X.shape[1], n_classes, s)
         train_plain(module, X, codes, F.cross_entropy, epochs=epochs, batch_size=batch_size,
-                    lr=lr, seed=s)
+                    lr=lr, seed=s, lr_schedule=lr_schedule)
         out.append(module_logits(module, X_test))
     return out

@@ -86,7 +86,11 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
     max_epochs : int, default=20
         Epochs over the transfer set per FIND_WL round.
     batch_size : int, default=256
-    lr : float, default=0.01
+    lr : float, default=0.02
+        Learning rate of the optimizer (its peak, with ``lr_schedule="cosine"``).
+    lr_schedule : {"cosine", "constant"}, default="cosine"
+        How the learning rate moves over a student's ``max_epochs`` epochs
+        (see :class:`BDistilClassifier`).
     optimizer : torch optimizer class, default=torch.optim.Adam
     validation_fraction : float or None, default=0.1
         Fraction of the transfer set held out (contiguous blocks, or whole
@@ -152,7 +156,7 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
     def __init__(self, teacher, students=None, *, n_estimators=10, connection="none", eta=1.0,
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1, label_weight=0.9,
                  augmentation=None, augmentation_copies=2, learning_rate=1.0, max_epochs=20,
-                 batch_size=256, lr=0.01, optimizer=torch.optim.Adam,
+                 batch_size=256, lr=0.02, lr_schedule="cosine", optimizer=torch.optim.Adam,
                  validation_fraction=0.1, n_iter_no_change=3, predict_batch_size=8192,
                  teacher_cost=None, warm_start=False, checkpoint_dir=None,
                  stage_callback=None, device="cpu", accelerator=None, random_state=None,
@@ -172,6 +176,7 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.optimizer = optimizer
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change

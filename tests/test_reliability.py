@@ -118,7 +118,7 @@ def test_checkpoint_of_other_data_or_settings_is_refused(data, tmp_path):
     _fit(X, n_estimators=1, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="holds a fit on other data"):
         _fit(X[:200], n_estimators=2, checkpoint_dir=tmp_path)
-    with pytest.raises(ValueError, match="lr=0.01 there, 0.05 here"):
+    with pytest.raises(ValueError, match="lr=0.02 there, 0.05 here"):
         _fit(X, n_estimators=2, lr=0.05, checkpoint_dir=tmp_path)
     # what does not change the stages may differ
     assert _fit(X, n_estimators=2, verbose=0, predict_batch_size=7,
@@ -370,7 +370,7 @@ def test_a_diverging_student_is_retrained_with_a_smaller_lr(data, teacher, capsy
     clf = BDistilClassifier(teacher, [_ExplodingStudent], verbose=1,
                             **{**FAST, "n_estimators": 1}).fit(X)
     assert clf.n_estimators_ == 1
-    assert "non-finite loss with lr=0.01" in capsys.readouterr().out
+    assert "non-finite loss with lr=0.02" in capsys.readouterr().out
     _check_finite(clf, X)
 
 
