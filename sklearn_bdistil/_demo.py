@@ -2,7 +2,7 @@
 
 Fits a teacher (a 1-D CNN trained through skorch) on the exercises of
 subjects 1-7 of the watch data set, distils it into a staged ensemble of tiny
-two-layer Conv1d students chained by LSTM connections, and prints accuracy
+two-layer Conv1d students (library defaults otherwise), and prints accuracy
 and agreement with the teacher on the unseen subjects 8-10 after every stage,
 against cumulative cost. Beside the teacher it prints the reference a
 practitioner would try first: the same students trained on the labels alone,
@@ -122,14 +122,13 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
     students = [Conv1dStudent(n_channels=data.n_channels, n_filters=(8, 16), standardize=False),
                 Conv1dStudent(n_channels=data.n_channels, n_filters=(16, 16),
                               standardize=False)]
-    # each student reads the previous one's features through an LSTM cell: on
-    # this data it lifts the staged curve (docs/connections.md)
-    # fit with the labels: label_weight mixes them into the target of every round. With
-    # LSTM-connected students 0.5 kept 10 stages here (0.8093 at the last one) and the
-    # default 0.9 one (0.7918), before students standardised their inputs; today 0.5
-    # keeps all ten (0.8187 at the last, docs/user_guide.md "Demo results")
-    clf = BDistilClassifier(teacher, students, n_estimators=n_estimators, connection="lstm",
-                            label_weight=0.5, random_state=random_state, verbose=verbose)
+    # fit with the labels: label_weight (default 0.9) mixes them into the target of every
+    # round. Until FIND_WL annealed its learning rate, LSTM-connected students at
+    # label_weight=0.5 did best here (0.8214 at stage 10); with the annealed rate they stop
+    # after three stages (0.7857), and unconnected students with the defaults end at 0.8241
+    # (docs/results.md, "An annealed learning rate in FIND_WL")
+    clf = BDistilClassifier(teacher, students, n_estimators=n_estimators,
+                            random_state=random_state, verbose=verbose)
     clf.fit(X[train], y[train])
     out(f"distilled {clf.n_estimators_} stages in {time.perf_counter() - start:.0f}s; "
         f"teacher cost {clf.teacher_cost_:,.0f} FLOPs/row\n")
