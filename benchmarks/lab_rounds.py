@@ -38,11 +38,15 @@ edited: a variant monkeypatches it for the duration of one fit.
   (2% / 1%) of its value before the round (a rejected round counts as one).
   Unlike ``greedy``, it trains one student per round and reads a trend, not
   one noisy comparison of two students.
-- ``cosine`` / ``cosine lr x2`` / ``cosine lr x4``: FIND_WL's learning rate
-  follows a cosine from ``lr`` (0.01 / 0.02 / 0.04) down to 0 over the
-  ``max_epochs`` epochs (skorch's ``LRScheduler`` with ``CosineAnnealingLR``,
-  stepped per epoch) instead of staying at ``lr``.
-- ``lr x2``: ``lr=0.02``, constant (the control for ``cosine lr x2``).
+- ``lr 0.01 constant``: FIND_WL's learning rate as it was until 2026-12-04,
+  0.01 for every epoch (``lr_schedule="constant"``); put it first to measure
+  against it.
+- ``cosine`` / ``cosine lr x2`` / ``cosine lr x4``: the rate annealed from
+  0.01 / 0.02 / 0.04 down towards 0 over the ``max_epochs`` epochs
+  (``lr_schedule="cosine"``; ``cosine lr x2`` is today's default).
+- ``lr x2``: 0.02, constant (the control for ``cosine lr x2``).
+- ``lstm`` / ``lstm, lr 0.01 constant``: ``connection="lstm"`` with today's
+  learning rate (0.02, annealed) / with the constant 0.01 of before.
 - ``first x2`` / ``first x4``: the first stage (the round with no kept stage
   before it) trains twice / four times ``max_epochs``; every later stage
   trains ``max_epochs``. The first stage carries most of the anytime curve's
@@ -63,11 +67,8 @@ import time
 
 import numpy as np
 import torch
-from skorch.callbacks import LRScheduler
-from torch.optim.lr_scheduler import CosineAnnealingLR
 
 import sklearn_bdistil._base as _base_mod
-import sklearn_bdistil._find_wl as _find_wl_mod
 from benchmarks import _common as C
 from benchmarks.compare import bdistil_params
 from benchmarks.labels import lab_main, lab_parser, lab_seed, per_dataset
@@ -85,10 +86,14 @@ VARIANTS = {
     "epochs x2": {"epochs_factor": 2},
     "stall 2%x2": {"stall": (0.02, 2)},
     "stall 1%x1": {"stall": (0.01, 1)},
-    "cosine": {"cosine": True},
-    "cosine lr x2": {"cosine": True, "params": {"lr": 0.02}},
-    "cosine lr x4": {"cosine": True, "params": {"lr": 0.04}},
-    "lr x2": {"params": {"lr": 0.02}},
+    "lr 0.01 constant": {"params": {"lr": 0.01, "lr_schedule": "constant"}},
+    "cosine": {"params": {"lr": 0.01, "lr_schedule": "cosine"}},
+    "cosine lr x2": {"params": {"lr": 0.02, "lr_schedule": "cosine"}},
+    "cosine lr x4": {"params": {"lr": 0.04, "lr_schedule": "cosine"}},
+    "lr x2": {"params": {"lr": 0.02, "lr_schedule": "constant"}},
+    "lstm": {"params": {"connection": "lstm"}},
+    "lstm, lr 0.01 constant": {"params": {"connection": "lstm", "lr": 0.01,
+                                          "lr_schedule": "constant"}},
     "first x2": {"first_epochs": 2},
     "first x4": {"first_epochs": 4},
 }
@@ -97,13 +102,6 @@ DEFAULT_VARIANTS = tuple(VARIANTS)
 _ORIGINAL_BOOST = _base_mod.BaseBDistil._boost
 _ORIGINAL_FIND_WL = _base_mod.find_wl
 _ORIGINAL_STEP = _base_mod.BaseBDistil._step
-_ORIGINAL_CALLBACKS = _find_wl_mod.FindWLNet._default_callbacks
-
-
-def _cosine_callbacks(net):
-    return [*_ORIGINAL_CALLBACKS.fget(net),
-            ("lr_schedule", LRScheduler(policy=CosineAnnealingLR, T_max=net.max_epochs,
-                                        step_every="epoch"))]
 
 
 def _escalating_boost(self, t, loss, students, *args):
@@ -213,8 +211,6 @@ def patched(settings):
     saved = (_base_mod.BaseBDistil._boost, _base_mod.find_wl, _base_mod.BaseBDistil._step)
     if settings.get("escalate"):
         _base_mod.BaseBDistil._boost = _escalating_boost
-    if settings.get("cosine"):
-        _find_wl_mod.FindWLNet._default_callbacks = property(_cosine_callbacks)
     if settings.get("stall"):
         _base_mod.BaseBDistil._boost = _stalling_boost(*settings["stall"])
     if settings.get("greedy"):
@@ -230,7 +226,6 @@ def patched(settings):
     finally:
         (_base_mod.BaseBDistil._boost, _base_mod.find_wl,
          _base_mod.BaseBDistil._step) = saved
-        _find_wl_mod.FindWLNet._default_callbacks = _ORIGINAL_CALLBACKS
 
 
 def run_seed(name, seed, quick, variants, log=print):
