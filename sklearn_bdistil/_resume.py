@@ -21,7 +21,8 @@ __all__ = ["CHECKPOINT_SETTINGS", "ResumableFitMixin"]
 CHECKPOINT_SETTINGS = ("eta", "gamma", "barrier_strength", "barrier_delta", "temperature",
                        "label_weight",
                        "augmentation", "augmentation_copies", "learning_rate", "max_epochs",
-                       "batch_size", "lr", "optimizer", "validation_fraction")
+                       "batch_size", "lr", "lr_schedule", "optimizer",
+                       "validation_fraction")
 
 
 class ResumableFitMixin:

@@ -120,6 +120,8 @@ def test_checkpoint_of_other_data_or_settings_is_refused(data, tmp_path):
         _fit(X[:200], n_estimators=2, checkpoint_dir=tmp_path)
     with pytest.raises(ValueError, match="lr=0.02 there, 0.05 here"):
         _fit(X, n_estimators=2, lr=0.05, checkpoint_dir=tmp_path)
+    with pytest.raises(ValueError, match="lr_schedule='cosine' there, 'constant' here"):
+        _fit(X, n_estimators=2, lr_schedule="constant", checkpoint_dir=tmp_path)
     # what does not change the stages may differ
     assert _fit(X, n_estimators=2, verbose=0, predict_batch_size=7,
                 checkpoint_dir=tmp_path).n_estimators_ == 2
