@@ -88,6 +88,7 @@ def skorch_epochs(module, X, y, batch_size, lr, device, epochs, default_iterator
     else:
         net = train_student(module, X, y, seed=0, max_epochs=epochs, batch_size=batch_size,
                             lr=lr, optimizer=torch.optim.Adam, device=device,
+                            lr_schedule="constant",  # as the plain skorch net it is timed against
                             criterion=(DistillationCriterion, LOSS))
     return list(net.history[:, "dur"])
 

@@ -29,7 +29,8 @@ from sklearn_bdistil.students._connections import (
 )
 
 __all__ = ["LR_SCHEDULES", "AcceleratedFindWLNet", "ConnectedTrainer", "EpochLR", "FindWLNet",
-           "TensorBatchIterator", "build_stage", "epoch_lr", "find_wl", "train_student"]
+           "TensorBatchIterator", "build_stage", "epoch_lr", "find_wl", "set_epoch_lr",
+           "train_student"]
 
 #: How a student's learning rate moves over its epochs (``lr_schedule``).
 LR_SCHEDULES = ("cosine", "constant")
@@ -48,6 +49,14 @@ def epoch_lr(lr, schedule, epoch, n_epochs):
     if schedule == "cosine":
         return lr * (1.0 + math.cos(math.pi * epoch / n_epochs)) / 2.0
     raise ValueError(f"lr_schedule must be one of {LR_SCHEDULES}, got {schedule!r}")
+
+
+def set_epoch_lr(optimizer, lr, schedule, epoch, n_epochs):
+    """Write :func:`epoch_lr` into every parameter group of ``optimizer``: any torch
+    optimizer, and Accelerate's wrapped one, then steps at that rate."""
+    rate = epoch_lr(lr, schedule, epoch, n_epochs)
+    for group in optimizer.param_groups:
+        group["lr"] = rate
 
 
 class TensorBatchIterator:
@@ -144,20 +153,15 @@ class TensorBatchIterator:
 
 
 class EpochLR(Callback):
-    """Sets the optimizer's learning rate at the start of each epoch (:func:`epoch_lr`).
-
-    Writes the rate into the optimizer's parameter groups, so it works the
-    same with any torch optimizer and under Accelerate's wrapped optimizer.
-    """
+    """Sets the optimizer's learning rate at the start of each epoch (:func:`set_epoch_lr`)."""
 
     def __init__(self, schedule):
         self.schedule = schedule
 
     def on_epoch_begin(self, net, **kwargs):
         # the net's own on_epoch_begin has already opened this epoch's history row
-        rate = epoch_lr(net.lr, self.schedule, len(net.history) - 1, net.max_epochs)
-        for group in net.optimizer_.param_groups:
-            group["lr"] = rate
+        set_epoch_lr(net.optimizer_, net.lr, self.schedule, len(net.history) - 1,
+                     net.max_epochs)
 
 
 class EpochProgress(Callback):
@@ -245,7 +249,7 @@ class AcceleratedFindWLNet(AccelerateMixin, FindWLNet):
 
 
 def train_student(module, X, targets, *, criterion, seed, max_epochs, batch_size, lr,
-                  optimizer, device, lr_schedule="constant", epoch_rows=None, accelerator=None,
+                  optimizer, device, lr_schedule, epoch_rows=None, accelerator=None,
                   progress=None):
     """Train ``module`` on the FIND_WL objective; return the skorch net.
 
@@ -261,7 +265,7 @@ def train_student(module, X, targets, *, criterion, seed, max_epochs, batch_size
         (:meth:`sklearn_bdistil._losses.BoostingLoss.criterion`).
     seed : int
         Seeds the minibatch order and any randomness in the module (dropout).
-    lr_schedule : {"constant", "cosine"}, default="constant"
+    lr_schedule : {"cosine", "constant"}
         How the learning rate moves over the epochs (:func:`epoch_lr`).
     epoch_rows : int or None, default=None
         Rows per epoch (see :class:`TensorBatchIterator`); ``None``: all rows.

@@ -9,18 +9,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from sklearn_bdistil._find_wl import epoch_lr
+from sklearn_bdistil._find_wl import set_epoch_lr
 from sklearn_bdistil._inference import forward_in_batches
 from sklearn_bdistil.students._base import build_student, fit_input_scaling
 
 __all__ = ["label_trained_logits", "module_logits", "train_plain"]
 
 
-def train_plain(module, X, target, loss, *, epochs, batch_size, lr, seed, lr_schedule="cosine"):
+def train_plain(module, X, target, loss, *, epochs, batch_size, lr, seed, lr_schedule):
     """Train ``module`` on ``loss(module(X), target)`` with Adam; returns it in eval mode.
 
     ``lr_schedule`` moves the learning rate over the epochs as FIND_WL's does
-    (:func:`~sklearn_bdistil._find_wl.epoch_lr`).
+    (:func:`~sklearn_bdistil._find_wl.set_epoch_lr`).
     """
     X = torch.as_tensor(X, dtype=torch.float32)
     fit_input_scaling(module, X)  # as the fit does for the built-in students
@@ -29,8 +29,7 @@ def train_plain(module, X, target, loss, *, epochs, batch_size, lr, seed, lr_sch
     opt = torch.optim.Adam(module.parameters(), lr=lr)
     module.train()
     for epoch in range(epochs):
-        for group in opt.param_groups:
-            group["lr"] = epoch_lr(lr, lr_schedule, epoch, epochs)
+        set_epoch_lr(opt, lr, lr_schedule, epoch, epochs)
         order = torch.randperm(len(X), generator=gen)
         for start in range(0, len(X), batch_size):
             idx = order[start:start + batch_size]
@@ -46,7 +45,7 @@ def module_logits(module, X):
 
 
 def label_trained_logits(factories, X, codes, X_test, n_classes, seed, *, epochs, batch_size,
-                         lr, lr_schedule="cosine"):
+                         lr, lr_schedule):
     """Test logits of each factory's student trained by cross-entropy on ``codes``
     (class columns of the training rows), student ``k`` seeded ``seed * 1000 + k``."""
     codes = torch.as_tensor(np.asarray(codes, dtype=np.int64))

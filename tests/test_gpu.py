@@ -77,7 +77,7 @@ def test_find_wl_does_not_wait_for_the_gpu_every_batch():
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             train_student(module, X, y, seed=0, max_epochs=epochs, batch_size=batch, lr=1e-2,
-                          optimizer=torch.optim.Adam, device=device,
+                          optimizer=torch.optim.Adam, device=device, lr_schedule="constant",
                           criterion=(DistillationCriterion, {"temperature": 1.0,
                                                              "barrier_strength": 0.1,
                                                              "barrier_delta": 0.1}))
