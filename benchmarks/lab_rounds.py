@@ -58,7 +58,11 @@ edited: a variant monkeypatches it for the duration of one fit.
   over prefixes ``k`` of the distillation loss of ``F_k``, the stage weights
   fixed, and keeps it where it lowers that mean on the held-out rows (as
   GrowNet's corrective step, but on every prefix, so the anytime curve is the
-  objective). A sum of narrow students is one wide student trained a block
+  objective). ``corrective lr 0.001``: from 0.001; ``..., best epoch``: the
+  held-out mean is read after each epoch and the best epoch's students are
+  kept; ``corrective, halving``: best epoch, and a round whose step does not
+  lower the held-out mean halves the rate of every later round's step. A sum
+  of narrow students is one wide student trained a block
   at a time; the step lets earlier blocks move to what later ones need.
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
   patched.
@@ -109,6 +113,10 @@ VARIANTS = {
     "first x4": {"first_epochs": 4},
     "corrective": {"corrective": (0.25, 0.005)},
     "corrective x2": {"corrective": (0.5, 0.01)},
+    "corrective lr 0.001": {"corrective": (0.25, 0.001)},
+    "corrective, best epoch": {"corrective": (0.25, 0.005, True)},
+    "corrective x2, best epoch": {"corrective": (0.5, 0.01, True)},
+    "corrective, halving": {"corrective": (0.25, 0.005, True, True)},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
@@ -176,7 +184,7 @@ def _prefix_outputs(modules, weights, X, batch_size):
     return torch.cumsum(torch.stack(outs), dim=0)
 
 
-def _corrective_boost(epochs_fraction, lr):
+def _corrective_boost(epochs_fraction, lr, best_epoch=False, halving=False):
     """``_boost`` followed by a corrective step: after a kept stage, every kept
     student is trained for ``epochs_fraction * max_epochs`` epochs (Adam from
     ``lr``, annealed) on the mean over prefixes ``k`` of ``L(F_k; target)``;
@@ -191,13 +199,16 @@ def _corrective_boost(epochs_fraction, lr):
         stages = t.__dict__.setdefault("kept_stages", [])
         stages.append(record)
         if len(stages) >= 2:
+            rate = t.__dict__.setdefault("corrective_lr", lr)
             _correct(self, t, loss, stages, max(1, round(epochs_fraction * self.max_epochs)),
-                     lr, attempt)
+                     rate, attempt, best_epoch)
+            if halving and not t.corrections[-1][1] < t.corrections[-1][0]:
+                t.corrective_lr = rate / 2
         return record
     return boost
 
 
-def _correct(self, t, loss, stages, epochs, lr, seed):
+def _correct(self, t, loss, stages, epochs, lr, seed, best_epoch=False):
     device = t.X.device
     modules = [r.module.to(device) for r in stages]
     weights = [r.weight for r in stages]
@@ -207,8 +218,8 @@ def _correct(self, t, loss, stages, epochs, lr, seed):
         return float(np.mean([loss.evaluate(Fk, t.Gv)
                               for Fk in _prefix_outputs(modules, weights, t.Xv, bs)]))
 
-    before = valid_score()
-    saved = [copy.deepcopy(m.state_dict()) for m in modules]
+    before = best = valid_score()
+    saved = best_state = [copy.deepcopy(m.state_dict()) for m in modules]
     opt = torch.optim.Adam([p for m in modules for p in m.parameters()], lr=lr)
     gen = torch.Generator().manual_seed(seed)
     n = t.X.shape[0]
@@ -228,8 +239,17 @@ def _correct(self, t, loss, stages, epochs, lr, seed):
             opt.zero_grad()
             (total / len(modules)).backward()
             opt.step()
+        if best_epoch:
+            score = valid_score()  # (eval mode inside, train mode again after)
+            if score < best:
+                best, best_state = score, [copy.deepcopy(m.state_dict()) for m in modules]
+            for m in modules:
+                m.train()
     for m in modules:
         m.eval()
+    if best_epoch:
+        for m, state in zip(modules, best_state, strict=True):
+            m.load_state_dict(state)
     after = valid_score()
     if after < before:
         t.F = _prefix_outputs(modules, weights, t.X, bs)[-1]
