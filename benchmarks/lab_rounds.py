@@ -117,6 +117,7 @@ VARIANTS = {
     "corrective, best epoch": {"corrective": (0.25, 0.005, True)},
     "corrective x2, best epoch": {"corrective": (0.5, 0.01, True)},
     "corrective, halving": {"corrective": (0.25, 0.005, True, True)},
+    "corrective x2, halving": {"corrective": (0.5, 0.01, True, True)},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
