@@ -64,6 +64,8 @@ edited: a variant monkeypatches it for the duration of one fit.
   lower the held-out mean halves the rate of every later round's step. A sum
   of narrow students is one wide student trained a block
   at a time; the step lets earlier blocks move to what later ones need.
+- ``corrective_epochs=5``: the library's corrective step (``corrective,
+  halving`` as a parameter; nothing patched).
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
   patched.
 
@@ -118,6 +120,7 @@ VARIANTS = {
     "corrective x2, best epoch": {"corrective": (0.5, 0.01, True)},
     "corrective, halving": {"corrective": (0.25, 0.005, True, True)},
     "corrective x2, halving": {"corrective": (0.5, 0.01, True, True)},
+    "corrective_epochs=5": {"params": {"corrective_epochs": 5}},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 

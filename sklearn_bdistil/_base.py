@@ -24,6 +24,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn_bdistil import _teacher
 from sklearn_bdistil._augment import AUGMENTATIONS, augment_rows
 from sklearn_bdistil._checkpoint import StageRecord
+from sklearn_bdistil._corrective import corrective_step, prefix_outputs
 from sklearn_bdistil._cost import set_stage_costs, stage_flops, teacher_flops
 from sklearn_bdistil._find_wl import LR_SCHEDULES, find_wl
 from sklearn_bdistil._game import edge, max_edge, signed_weights
@@ -90,6 +91,8 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         "augmentation": [StrOptions(set(AUGMENTATIONS)), callable, None],
         "augmentation_copies": [Interval(Integral, 0, None, closed="left")],
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "corrective_epochs": [Interval(Integral, 0, None, closed="left")],
+        "corrective_lr": [Interval(Real, 0, None, closed="neither")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -179,10 +182,14 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
                                     untrained=True)
                     continue
                 rejected = 0
+                # an interrupted corrective step leaves the stages as they were, without
+                # this one
+                corrected = self._correct(t, loss, records + [record], rng)
                 record.rng_state = rng.get_state()
                 records.append(record)
-                if checkpoint is not None:
-                    checkpoint.write_stage(len(records) - 1, record)
+                if checkpoint is not None:  # a corrective step has changed every stage
+                    for k in range(len(records) - 1 if not corrected else 0, len(records)):
+                        checkpoint.write_stage(k, records[k])
                 info = {"stage": len(records), "student": students[record.student_index],
                         "edge": record.edge, "weight": record.weight,
                         "train_loss": record.train_loss, "valid_loss": record.valid_loss,
@@ -248,6 +255,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         self.__dict__.pop("_device_stages", None)  # a refit's modules may reuse old ids
         self.estimators_ = [r.module for r in records]
         self._stage_rng_states = [r.rng_state for r in records]
+        self._stage_corrective_lrs = [r.corrective_lr for r in records]
         self.connections_ = [r.connection for r in records]
         self.n_estimators_ = len(records)
         self.estimator_weights_ = np.asarray([r.weight for r in records], dtype=np.float64)
@@ -292,6 +300,45 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         if isinstance(step, str):
             return self._reject(attempt, step)
         return self._accept(t, student, connection, level, e, step, out, valid_out)
+
+    def _correct(self, t, loss, records, rng):
+        """The corrective step after the last kept stage (:mod:`sklearn_bdistil._corrective`);
+        ``True`` where it was kept (the stages and ``t``'s sums are then updated)."""
+        last = records[-1]
+        rate = records[-2].corrective_lr if len(records) > 1 else None
+        last.corrective_lr = self.corrective_lr if rate is None else rate
+        if self.corrective_epochs == 0 or len(records) < 2:
+            return False
+        stages = [(r.module, r.connection) for r in records]
+        weights = [r.weight for r in records]
+        kept, before, after = corrective_step(
+            stages, weights, t, loss, epochs=self.corrective_epochs, lr=last.corrective_lr,
+            batch_size=self.batch_size, predict_batch_size=self.predict_batch_size,
+            seed=int(rng.randint(np.iinfo(np.int32).max)))
+        if self.verbose:
+            print(f"  corrective step at rate {last.corrective_lr:.2g}: mean prefix "
+                  f"{loss.name} {before:.4f} -> {after:.4f}" + ("" if kept else ", not kept"))
+        if not kept:
+            last.corrective_lr /= 2
+            return False
+        for student, connection in stages:
+            student.to(t.X.device)
+            if connection is not None:
+                connection.to(t.X.device)
+        train, t.S = prefix_outputs(stages, weights, t.X, self.predict_batch_size, t.connected)
+        t.F = train[-1]
+        if t.has_valid:
+            valid, t.Sv = prefix_outputs(stages, weights, t.Xv, self.predict_batch_size,
+                                         t.connected)
+            t.Fv = valid[-1]
+        for k, r in enumerate(records):
+            r.train_loss = loss.evaluate(train[k], t.G)
+            r.valid_loss = loss.evaluate(valid[k], t.Gv) if t.has_valid else float("nan")
+        for student, connection in stages:
+            student.cpu()
+            if connection is not None:
+                connection.cpu()
+        return True
 
     def _round_targets(self, t, loss):
         """``(D, targets)``: the distribution player's signed weights for this round

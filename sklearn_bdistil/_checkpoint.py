@@ -41,6 +41,9 @@ class StageRecord:
     #: ``RandomState.get_state()`` of the fit's random state right after this
     #: stage, from which a resume at this stage continues (``None``: unknown)
     rng_state: tuple = field(default=None, repr=False, compare=False)
+    #: the rate of the corrective step after the next stage (halved after a step
+    #: that was not kept; ``None``: the estimator's ``corrective_lr``)
+    corrective_lr: float = field(default=None, repr=False, compare=False)
 
 
 def _container(module, connection):
@@ -176,6 +179,7 @@ class CheckpointDir:
         _atomic_write(pt, lambda p: torch.save(state, p))
         info = {key: getattr(record, key) for key in
                 ("weight", "edge", "student_index", "train_loss", "valid_loss", "flops")}
+        info["corrective_lr"] = record.corrective_lr
         name, keys, pos, has_gauss, cached = record.rng_state
         info["rng_state"] = [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
         _atomic_write(js, lambda p: p.write_text(json.dumps(info)))
@@ -222,7 +226,7 @@ class CheckpointDir:
                 edge=float(info["edge"]),
                 student_index=int(info["student_index"]),
                 train_loss=float(info["train_loss"]), valid_loss=float(info["valid_loss"]),
-                flops=float(info["flops"]),
+                flops=float(info["flops"]), corrective_lr=info.get("corrective_lr"),
             ))
             name, keys, pos, has_gauss, cached = info["rng_state"]
             rng_state = (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)

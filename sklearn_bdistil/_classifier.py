@@ -104,6 +104,21 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         Shrinkage applied to the line-searched step of each stage (1.0: the
         line-searched step itself). See the Results page of the
         documentation for the evidence behind the default.
+    corrective_epochs : int, default=0
+        Epochs of the corrective step after each kept stage from the second
+        on: every kept student is trained again, together with the others
+        (stage weights fixed), on the mean over prefixes of the distillation
+        loss, so that earlier students move towards what later ones need while
+        every prefix stays a classifier of its own. The epoch with the lowest
+        held-out mean is kept, and the step only where it lowers that mean.
+        ``0`` (the default): off, the paper's algorithm, each stage frozen once
+        kept. Costs about ``corrective_epochs * k`` student-epochs at stage
+        ``k``. Measured (Results page): 5 epochs raise the area under the
+        anytime curve by 0.6-1.1 points on letter, and are within the seed
+        spread or below the default elsewhere, so it is opt-in.
+    corrective_lr : float, default=0.005
+        Peak Adam learning rate of the corrective step (annealed over its
+        epochs); halved for every later step after a step that was not kept.
     max_epochs : int, default=20
         Epochs over the transfer set per FIND_WL round.
     batch_size : int, default=256
@@ -265,7 +280,8 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
     def __init__(self, teacher, students=None, *, n_estimators=10, connection="none", eta=1.0,
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
                  temperature=1.0, label_weight=0.9, augmentation=None, augmentation_copies=2,
-                 learning_rate=0.5, max_epochs=20,
+                 learning_rate=0.5, corrective_epochs=0, corrective_lr=0.005,
+                 max_epochs=20,
                  batch_size=256, lr=0.02, lr_schedule="cosine",
                  optimizer=torch.optim.Adam,
                  validation_fraction=0.1, n_iter_no_change=3,
@@ -285,6 +301,8 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         self.augmentation = augmentation
         self.augmentation_copies = augmentation_copies
         self.learning_rate = learning_rate
+        self.corrective_epochs = corrective_epochs
+        self.corrective_lr = corrective_lr
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr

@@ -22,7 +22,7 @@ CHECKPOINT_SETTINGS = ("eta", "gamma", "barrier_strength", "barrier_delta", "tem
                        "label_weight",
                        "augmentation", "augmentation_copies", "learning_rate", "max_epochs",
                        "batch_size", "lr", "lr_schedule", "optimizer",
-                       "validation_fraction")
+                       "corrective_epochs", "corrective_lr", "validation_fraction")
 
 
 class ResumableFitMixin:
@@ -44,13 +44,14 @@ class ResumableFitMixin:
                 f"{self.n_estimators_} stages already fitted when warm_start=True."
             )
         rng_states = getattr(self, "_stage_rng_states", [None] * self.n_estimators_)
+        rates = getattr(self, "_stage_corrective_lrs", [None] * self.n_estimators_)
         records = [
             StageRecord(module=m, connection=k, weight=a, edge=e, student_index=int(i),
-                        train_loss=lt, valid_loss=lv, flops=c, rng_state=r)
-            for m, k, a, e, i, lt, lv, c, r in zip(
+                        train_loss=lt, valid_loss=lv, flops=c, rng_state=r, corrective_lr=q)
+            for m, k, a, e, i, lt, lv, c, r, q in zip(
                 self.estimators_, self.connections_, self.estimator_weights_, self.edges_,
                 self.student_indices_, self.train_loss_[1:], self.validation_loss_[1:],
-                self.stage_costs_, rng_states, strict=True)
+                self.stage_costs_, rng_states, rates, strict=True)
         ]
         # the same teacher object, unless the user has set another one
         teacher = self.teacher_ if self.teacher is self._fitted_from else None
