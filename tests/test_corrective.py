@@ -87,3 +87,12 @@ def test_bad_settings_are_refused(data, teacher, params, match):
     X, y = data
     with pytest.raises(ValueError, match=match):
         BDistilClassifier(teacher, **{**FAST, **params}).fit(X, y)
+
+
+@pytest.mark.gpu
+def test_on_cuda(data, teacher):
+    X, y = data
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], device="cuda", **SETTINGS).fit(X, y)
+    assert clf.n_estimators_ >= 2
+    assert all(next(m.parameters()).device.type == "cpu" for m in clf.estimators_)
+    assert np.isfinite(clf.decision_function(X)).all()
