@@ -64,6 +64,9 @@ edited: a variant monkeypatches it for the duration of one fit.
   lower the held-out mean halves the rate of every later round's step. A sum
   of narrow students is one wide student trained a block
   at a time; the step lets earlier blocks move to what later ones need.
+- ``final corrective``: one corrective step only, after the last of
+  ``n_estimators`` stages, for ``max_epochs`` epochs from 0.005 (best
+  epoch): the rounds' acceptance never sees a corrected ensemble.
 - ``corrective_epochs=5``: the library's corrective step (``corrective,
   halving`` as a parameter; nothing patched).
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
@@ -121,6 +124,7 @@ VARIANTS = {
     "corrective, halving": {"corrective": (0.25, 0.005, True, True)},
     "corrective x2, halving": {"corrective": (0.5, 0.01, True, True)},
     "corrective_epochs=5": {"params": {"corrective_epochs": 5}},
+    "final corrective": {"corrective": (1.0, 0.005, True, False, True)},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
@@ -188,7 +192,7 @@ def _prefix_outputs(modules, weights, X, batch_size):
     return torch.cumsum(torch.stack(outs), dim=0)
 
 
-def _corrective_boost(epochs_fraction, lr, best_epoch=False, halving=False):
+def _corrective_boost(epochs_fraction, lr, best_epoch=False, halving=False, final=False):
     """``_boost`` followed by a corrective step: after a kept stage, every kept
     student is trained for ``epochs_fraction * max_epochs`` epochs (Adam from
     ``lr``, annealed) on the mean over prefixes ``k`` of ``L(F_k; target)``;
@@ -202,7 +206,7 @@ def _corrective_boost(epochs_fraction, lr, best_epoch=False, halving=False):
             raise ValueError("the corrective variant needs connection='none'")
         stages = t.__dict__.setdefault("kept_stages", [])
         stages.append(record)
-        if len(stages) >= 2:
+        if len(stages) >= 2 and (not final or len(stages) == self.n_estimators):
             rate = t.__dict__.setdefault("corrective_lr", lr)
             _correct(self, t, loss, stages, max(1, round(epochs_fraction * self.max_epochs)),
                      rate, attempt, best_epoch)
