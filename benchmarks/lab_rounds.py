@@ -92,7 +92,7 @@ from benchmarks import _common as C
 from benchmarks.compare import bdistil_params
 from benchmarks.labels import lab_main, lab_parser, lab_seed, per_dataset
 from sklearn_bdistil import BDistilClassifier
-from sklearn_bdistil._inference import forward_in_batches
+from sklearn_bdistil._corrective import prefix_outputs
 
 VARIANTS = {
     "default": {},
@@ -185,13 +185,6 @@ def _greedy_boost(self, t, loss, students, rng, train_loss, valid_loss, attempt,
     return self._accept(t, *best[1])
 
 
-def _prefix_outputs(modules, weights, X, batch_size):
-    """``(k, n, L)``: the logits of every prefix of the stages on ``X``."""
-    outs = [a * forward_in_batches(m, X, batch_size) for m, a in zip(modules, weights,
-                                                                    strict=True)]
-    return torch.cumsum(torch.stack(outs), dim=0)
-
-
 def _corrective_boost(epochs_fraction, lr, best_epoch=False, halving=False, final=False):
     """``_boost`` followed by a corrective step: after a kept stage, every kept
     student is trained for ``epochs_fraction * max_epochs`` epochs (Adam from
@@ -221,6 +214,9 @@ def _correct(self, t, loss, stages, epochs, lr, seed, best_epoch=False):
     modules = [r.module.to(device) for r in stages]
     weights = [r.weight for r in stages]
     bs = self.predict_batch_size
+
+    def _prefix_outputs(modules, weights, X, batch_size):  # the library's, unconnected
+        return prefix_outputs([(m, None) for m in modules], weights, X, batch_size, False)[0]
 
     def valid_score():
         return float(np.mean([loss.evaluate(Fk, t.Gv)
