@@ -69,6 +69,9 @@ edited: a variant monkeypatches it for the duration of one fit.
   epoch): the rounds' acceptance never sees a corrected ensemble.
 - ``corrective_epochs=5``: the library's corrective step (``corrective,
   halving`` as a parameter; nothing patched).
+- ``final_corrective_epochs=20``: the library's final corrective step (``final
+  corrective`` as a parameter, which also runs after an early stop), and
+  ``final_corrective_epochs=20, lr 0.001`` at a fifth of its rate.
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
   patched.
 
@@ -125,6 +128,9 @@ VARIANTS = {
     "corrective x2, halving": {"corrective": (0.5, 0.01, True, True)},
     "corrective_epochs=5": {"params": {"corrective_epochs": 5}},
     "final corrective": {"corrective": (1.0, 0.005, True, False, True)},
+    "final_corrective_epochs=20": {"params": {"final_corrective_epochs": 20}},
+    "final_corrective_epochs=20, lr 0.001": {"params": {"final_corrective_epochs": 20,
+                                                        "corrective_lr": 0.001}},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 

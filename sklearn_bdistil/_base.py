@@ -93,6 +93,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "corrective_epochs": [Interval(Integral, 0, None, closed="left")],
         "corrective_lr": [Interval(Real, 0, None, closed="neither")],
+        "final_corrective_epochs": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
@@ -163,6 +164,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
             self._set_fitted_stages(records, initial, X.shape[1], latency)
             self._remember_fit(rng, split_seed)
 
+        interrupted = False
         try:
             while len(records) < self.n_estimators:
                 attempt += 1
@@ -184,7 +186,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
                 rejected = 0
                 # an interrupted corrective step leaves the stages as they were, without
                 # this one
-                corrected = self._correct(t, loss, records + [record], rng)
+                corrected = self._correct_stage(t, loss, records + [record], rng)
                 record.rng_state = rng.get_state()
                 records.append(record)
                 if checkpoint is not None:  # a corrective step has changed every stage
@@ -213,16 +215,51 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
             )
         except (KeyboardInterrupt, _Interrupt) as stop:
             why = str(stop) if isinstance(stop, _Interrupt) else f"interrupted in round {attempt}"
+            interrupted = isinstance(stop, KeyboardInterrupt)
             warnings.warn(
-                f"fit {why}; keeping the {len(records)} completed stages.",
+                f"fit {why}; keeping the {len(records)} completed stages"
+                + (" (without the final corrective step)."
+                   if interrupted and self.final_corrective_epochs and records else "."),
                 FitInterruptedWarning, stacklevel=4,
             )
         except Exception:
             if records:  # an error, e.g. in stage_callback: keep the stages, then raise
                 keep()
             raise
+        if not interrupted:
+            self._finish(t, loss, records, rng, checkpoint)
         keep()
         return self
+
+    def _finish(self, t, loss, records, rng, checkpoint):
+        """The final corrective step, once the rounds are over (all stages kept, an
+        early stop or a ``stage_callback`` stop; not after Ctrl-C): every stage is
+        trained again for ``final_corrective_epochs`` epochs on the mean over
+        prefixes (:mod:`sklearn_bdistil._corrective`). Interrupted, it leaves the
+        stages as they were."""
+        if not records or records[-1].finished:  # nothing new since the last fit's step
+            return
+        if self.final_corrective_epochs:
+            # a copy of the random state: warm start and resume continue from the
+            # state after the last round, with or without this step
+            draw = np.random.RandomState()
+            draw.set_state(rng.get_state())
+            try:
+                corrected = self._correct(t, loss, records, self.final_corrective_epochs,
+                                          self.corrective_lr,
+                                          int(draw.randint(np.iinfo(np.int32).max)), "final")
+            except KeyboardInterrupt:
+                warnings.warn(
+                    f"fit interrupted in the final corrective step; keeping the "
+                    f"{len(records)} completed stages as they were before it.",
+                    FitInterruptedWarning, stacklevel=5)
+                return
+        else:
+            corrected = False
+        records[-1].finished = True
+        if checkpoint is not None:
+            for k in range(0 if corrected else len(records) - 1, len(records)):
+                checkpoint.write_stage(k, records[k])
 
     def _augment(self, X, n_outputs, train, seed, frame=None):
         """``(X_new, T_new)``: the teacher-labelled rows that enlarge the transfer set.
@@ -256,6 +293,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         self.estimators_ = [r.module for r in records]
         self._stage_rng_states = [r.rng_state for r in records]
         self._stage_corrective_lrs = [r.corrective_lr for r in records]
+        self._finished = bool(records) and records[-1].finished
         self.connections_ = [r.connection for r in records]
         self.n_estimators_ = len(records)
         self.estimator_weights_ = np.asarray([r.weight for r in records], dtype=np.float64)
@@ -301,25 +339,33 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
             return self._reject(attempt, step)
         return self._accept(t, student, connection, level, e, step, out, valid_out)
 
-    def _correct(self, t, loss, records, rng):
-        """The corrective step after the last kept stage (:mod:`sklearn_bdistil._corrective`);
-        ``True`` where it was kept (the stages and ``t``'s sums are then updated)."""
+    def _correct_stage(self, t, loss, records, rng):
+        """The corrective step after the last kept stage (``corrective_epochs``);
+        ``True`` where it was kept."""
         last = records[-1]
         rate = records[-2].corrective_lr if len(records) > 1 else None
         last.corrective_lr = self.corrective_lr if rate is None else rate
         if self.corrective_epochs == 0 or len(records) < 2:
             return False
+        kept = self._correct(t, loss, records, self.corrective_epochs, last.corrective_lr,
+                             int(rng.randint(np.iinfo(np.int32).max)), "corrective")
+        if not kept:
+            last.corrective_lr /= 2
+        return kept
+
+    def _correct(self, t, loss, records, epochs, rate, seed, what):
+        """A corrective step over the kept ``records`` (:mod:`sklearn_bdistil._corrective`);
+        ``True`` where it was kept (the stages, their recorded losses and ``t``'s sums
+        are then updated)."""
         stages = [(r.module, r.connection) for r in records]
         weights = [r.weight for r in records]
         kept, before, after = corrective_step(
-            stages, weights, t, loss, epochs=self.corrective_epochs, lr=last.corrective_lr,
-            batch_size=self.batch_size, predict_batch_size=self.predict_batch_size,
-            seed=int(rng.randint(np.iinfo(np.int32).max)))
+            stages, weights, t, loss, epochs=epochs, lr=rate, batch_size=self.batch_size,
+            predict_batch_size=self.predict_batch_size, seed=seed)
         if self.verbose:
-            print(f"  corrective step at rate {last.corrective_lr:.2g}: mean prefix "
+            print(f"  {what} step at rate {rate:.2g}, {epochs} epochs: mean prefix "
                   f"{loss.name} {before:.4f} -> {after:.4f}" + ("" if kept else ", not kept"))
         if not kept:
-            last.corrective_lr /= 2
             return False
         for student, connection in stages:
             student.to(t.X.device)

@@ -281,7 +281,7 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
                  temperature=1.0, label_weight=0.9, augmentation=None, augmentation_copies=2,
                  learning_rate=0.5, corrective_epochs=0, corrective_lr=0.005,
-                 max_epochs=20,
+                 final_corrective_epochs=0, max_epochs=20,
                  batch_size=256, lr=0.02, lr_schedule="cosine",
                  optimizer=torch.optim.Adam,
                  validation_fraction=0.1, n_iter_no_change=3,
@@ -303,6 +303,7 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         self.learning_rate = learning_rate
         self.corrective_epochs = corrective_epochs
         self.corrective_lr = corrective_lr
+        self.final_corrective_epochs = final_corrective_epochs
         self.max_epochs = max_epochs
         self.batch_size = batch_size
         self.lr = lr

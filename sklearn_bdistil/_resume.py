@@ -22,7 +22,8 @@ CHECKPOINT_SETTINGS = ("eta", "gamma", "barrier_strength", "barrier_delta", "tem
                        "label_weight",
                        "augmentation", "augmentation_copies", "learning_rate", "max_epochs",
                        "batch_size", "lr", "lr_schedule", "optimizer",
-                       "corrective_epochs", "corrective_lr", "validation_fraction")
+                       "corrective_epochs", "corrective_lr", "final_corrective_epochs",
+                       "validation_fraction")
 
 
 class ResumableFitMixin:
@@ -45,13 +46,17 @@ class ResumableFitMixin:
             )
         rng_states = getattr(self, "_stage_rng_states", [None] * self.n_estimators_)
         rates = getattr(self, "_stage_corrective_lrs", [None] * self.n_estimators_)
+        finished = [False] * self.n_estimators_
+        if finished:
+            finished[-1] = getattr(self, "_finished", False)
         records = [
             StageRecord(module=m, connection=k, weight=a, edge=e, student_index=int(i),
-                        train_loss=lt, valid_loss=lv, flops=c, rng_state=r, corrective_lr=q)
-            for m, k, a, e, i, lt, lv, c, r, q in zip(
+                        train_loss=lt, valid_loss=lv, flops=c, rng_state=r, corrective_lr=q,
+                        finished=d)
+            for m, k, a, e, i, lt, lv, c, r, q, d in zip(
                 self.estimators_, self.connections_, self.estimator_weights_, self.edges_,
                 self.student_indices_, self.train_loss_[1:], self.validation_loss_[1:],
-                self.stage_costs_, rng_states, rates, strict=True)
+                self.stage_costs_, rng_states, rates, finished, strict=True)
         ]
         # the same teacher object, unless the user has set another one
         teacher = self.teacher_ if self.teacher is self._fitted_from else None
