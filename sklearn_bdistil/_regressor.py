@@ -88,7 +88,10 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
         :class:`BDistilClassifier`; here on the mean over prefixes of the
         squared error). ``0``: off, the default.
     corrective_lr : float, default=0.005
-        Peak learning rate of the corrective step.
+        Peak learning rate of the corrective steps.
+    final_corrective_epochs : int, default=0
+        Epochs of one corrective step over all kept stages once the rounds
+        are over (see :class:`BDistilClassifier`). ``0``: off.
     max_epochs : int, default=20
         Epochs over the transfer set per FIND_WL round.
     batch_size : int, default=256

@@ -1,4 +1,5 @@
-"""The corrective step (``corrective_epochs``): kept stages trained again, together."""
+"""The corrective steps (``corrective_epochs``, ``final_corrective_epochs``): kept stages
+trained again, together."""
 
 import numpy as np
 import pytest
@@ -7,6 +8,7 @@ import torch
 from conftest import FAST
 from sklearn_bdistil import BDistilClassifier, BDistilRegressor, MLPStudent
 from sklearn_bdistil._corrective import prefix_outputs
+from sklearn_bdistil.exceptions import FitInterruptedWarning
 
 SETTINGS = {**FAST, "n_estimators": 4, "max_epochs": 5, "corrective_epochs": 3,
             "corrective_lr": 0.01}
@@ -78,7 +80,113 @@ def test_connected_stages_and_the_regressor(data, teacher):
     assert reg.score(X, target) > 0.5
 
 
+FINAL = {**FAST, "n_estimators": 3, "max_epochs": 5, "final_corrective_epochs": 4,
+         "corrective_lr": 0.01}
+
+
+def _fit(teacher, X, y, **params):
+    return BDistilClassifier(teacher, [MLPStudent((4,))], **{**FINAL, **params}).fit(X, y)
+
+
+def test_the_final_step_corrects_every_stage_once_without_moving_the_rounds(
+        data, teacher, capsys):
+    X, y = data
+    plain = _fit(teacher, X, y, final_corrective_epochs=0)
+    final = _fit(teacher, X, y, verbose=1)
+    out = capsys.readouterr().out
+    assert out.count("final step at rate 0.01, 4 epochs") == 1
+    assert "corrective step" not in out
+    assert final.n_estimators_ == plain.n_estimators_ >= 2
+    # the rounds are the same fit (the step draws from a copy of the random state)...
+    np.testing.assert_array_equal(final.estimator_weights_, plain.estimator_weights_)
+    assert all(a[1].tolist() == b[1].tolist() for a, b in
+               zip(final._stage_rng_states, plain._stage_rng_states, strict=True))
+    assert final._rng.get_state()[1].tolist() == plain._rng.get_state()[1].tolist()
+    # ...and the kept step moved every student and lowered the held-out mean prefix loss
+    assert all(not torch.equal(_params(a), _params(b))
+               for a, b in zip(final.estimators_, plain.estimators_, strict=True))
+    assert final.validation_loss_[1:].mean() < plain.validation_loss_[1:].mean()
+    staged = list(final.staged_decision_function(X))
+    np.testing.assert_allclose(staged[-1], final.decision_function(X), rtol=1e-5, atol=1e-5)
+
+
+def test_the_final_step_runs_after_a_callback_stop_and_not_after_ctrl_c(data, teacher):
+    X, y = data
+    plain = _fit(teacher, X, y, final_corrective_epochs=0)
+
+    def stop_after_two(est, info):
+        return info["stage"] == 2
+
+    with pytest.warns(FitInterruptedWarning, match="after stage 2"):
+        stopped = _fit(teacher, X, y, stage_callback=stop_after_two)
+    assert stopped.n_estimators_ == 2
+    assert not torch.equal(_params(stopped.estimators_[0]), _params(plain.estimators_[0]))
+
+    def ctrl_c_after_two(est, info):
+        if info["stage"] == 2:
+            raise KeyboardInterrupt
+
+    with pytest.warns(FitInterruptedWarning, match="without the final corrective step"):
+        interrupted = _fit(teacher, X, y, stage_callback=ctrl_c_after_two)
+    assert interrupted.n_estimators_ == 2
+    assert torch.equal(_params(interrupted.estimators_[0]), _params(plain.estimators_[0]))
+
+
+def test_a_final_step_interrupted_keeps_the_stages_and_a_resume_runs_it(
+        data, teacher, tmp_path, monkeypatch):
+    X, y = data
+    whole = _fit(teacher, X, y)
+    plain = _fit(teacher, X, y, final_corrective_epochs=0)
+    import sklearn_bdistil._base as base
+
+    original = base.corrective_step
+
+    def ctrl_c(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(base, "corrective_step", ctrl_c)
+    with pytest.warns(FitInterruptedWarning, match="in the final corrective step"):
+        cut = _fit(teacher, X, y, checkpoint_dir=tmp_path)
+    np.testing.assert_allclose(cut.decision_function(X), plain.decision_function(X),
+                               rtol=1e-6, atol=1e-6)
+    monkeypatch.setattr(base, "corrective_step", original)
+    resumed = _fit(teacher, X, y, checkpoint_dir=tmp_path)
+    np.testing.assert_allclose(resumed.decision_function(X), whole.decision_function(X),
+                               rtol=1e-5, atol=1e-5)
+    # the directory now records the step: resuming again changes nothing
+    again = _fit(teacher, X, y, checkpoint_dir=tmp_path)
+    np.testing.assert_allclose(again.decision_function(X), whole.decision_function(X),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_a_warm_start_reruns_the_final_step_only_after_new_stages(data, teacher):
+    X, y = data
+    clf = _fit(teacher, X, y, warm_start=True, n_estimators=2)
+    before = clf.decision_function(X)
+    clf.fit(X, y)  # nothing to add: the step does not run twice
+    np.testing.assert_array_equal(clf.decision_function(X), before)
+    # more stages continue from the corrected ones, and are corrected again with them
+    first = _params(clf.estimators_[0])
+    clf.set_params(n_estimators=3).fit(X, y)
+    assert clf.n_estimators_ == 3
+    assert not torch.equal(_params(clf.estimators_[0]), first)
+
+
+def test_the_final_step_of_the_regressor(data, teacher):
+    X, _ = data
+    from sklearn.linear_model import Ridge
+    target = X @ np.arange(X.shape[1], dtype=np.float32)
+    ridge = Ridge().fit(X, target)
+    params = {**FINAL, "students": [MLPStudent((4,))]}
+    plain = BDistilRegressor(ridge, **{**params, "final_corrective_epochs": 0}).fit(X, target)
+    reg = BDistilRegressor(ridge, **params).fit(X, target)
+    assert reg.validation_loss_[1:].mean() < plain.validation_loss_[1:].mean()
+    assert reg.score(X, target) > 0.5
+
+
 @pytest.mark.parametrize("params, match", [
+    ({"final_corrective_epochs": -1}, "final_corrective_epochs"),
+    ({"final_corrective_epochs": 2.0}, "final_corrective_epochs"),
     ({"corrective_epochs": -1}, "corrective_epochs"),
     ({"corrective_epochs": 1.5}, "corrective_epochs"),
     ({"corrective_lr": 0.0}, "corrective_lr"),
@@ -90,9 +198,10 @@ def test_bad_settings_are_refused(data, teacher, params, match):
 
 
 @pytest.mark.gpu
-def test_on_cuda(data, teacher):
+@pytest.mark.parametrize("settings", [SETTINGS, FINAL], ids=["each stage", "final"])
+def test_on_cuda(data, teacher, settings):
     X, y = data
-    clf = BDistilClassifier(teacher, [MLPStudent((4,))], device="cuda", **SETTINGS).fit(X, y)
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], device="cuda", **settings).fit(X, y)
     assert clf.n_estimators_ >= 2
     assert all(next(m.parameters()).device.type == "cpu" for m in clf.estimators_)
     assert np.isfinite(clf.decision_function(X)).all()
