@@ -11,6 +11,8 @@ object (:mod:`sklearn_bdistil._losses`: residual, criterion, step,
 evaluation).
 """
 
+import copy
+import dataclasses
 import os
 import time
 import warnings
@@ -160,9 +162,11 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         rejected, attempt, latency = 0, 0, {}
         name_width = self._print_header(students, loss) if self.verbose else None
 
-        def keep():  # the fitted attributes from the stages so far, and the warm-start state
-            self._set_fitted_stages(records, initial, X.shape[1], latency)
-            self._remember_fit(rng, split_seed)
+        def keep(model=None):  # the fitted attributes from the model (the stages so far,
+            # or their corrected copies) and the warm-start state (the rounds' stages)
+            self._set_fitted_stages(records if model is None else model, initial,
+                                    X.shape[1], latency)
+            self._remember_fit(records, rng, split_seed)
 
         interrupted = False
         try:
@@ -226,40 +230,41 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
             if records:  # an error, e.g. in stage_callback: keep the stages, then raise
                 keep()
             raise
-        if not interrupted:
-            self._finish(t, loss, records, rng, checkpoint)
-        keep()
+        keep(None if interrupted else self._finish(t, loss, records, rng))
         return self
 
-    def _finish(self, t, loss, records, rng, checkpoint):
-        """The final corrective step, once the rounds are over (all stages kept, an
-        early stop or a ``stage_callback`` stop; not after Ctrl-C): every stage is
+    def _finish(self, t, loss, records, rng):
+        """The fitted model: the rounds' stages after the final corrective step.
+
+        Once the rounds are over (all stages kept, an early stop or a
+        ``stage_callback`` stop; not after Ctrl-C), copies of the stages are
         trained again for ``final_corrective_epochs`` epochs on the mean over
-        prefixes (:mod:`sklearn_bdistil._corrective`). Interrupted, it leaves the
-        stages as they were."""
-        if not records or records[-1].finished:  # nothing new since the last fit's step
-            return
-        if self.final_corrective_epochs:
-            # a copy of the random state: warm start and resume continue from the
-            # state after the last round, with or without this step
-            draw = np.random.RandomState()
-            draw.set_state(rng.get_state())
-            try:
-                corrected = self._correct(t, loss, records, self.final_corrective_epochs,
-                                          self.corrective_lr,
-                                          int(draw.randint(np.iinfo(np.int32).max)), "final")
-            except KeyboardInterrupt:
-                warnings.warn(
-                    f"fit interrupted in the final corrective step; keeping the "
-                    f"{len(records)} completed stages as they were before it.",
-                    FitInterruptedWarning, stacklevel=5)
-                return
-        else:
-            corrected = False
-        records[-1].finished = True
-        if checkpoint is not None:
-            for k in range(0 if corrected else len(records) - 1, len(records)):
-                checkpoint.write_stage(k, records[k])
+        prefixes (:mod:`sklearn_bdistil._corrective`). The rounds' stages stay
+        as they were: a warm start or a checkpoint resume continues from them,
+        and gives the model of one fit. Returns the records of the corrected
+        copies, or ``records`` (step off, not kept, or interrupted).
+        """
+        if not records or self.final_corrective_epochs == 0:
+            return records
+        # copied together: a connection may refer to the stages before it
+        pairs = copy.deepcopy([(r.module, r.connection) for r in records])
+        model = [dataclasses.replace(r, module=m, connection=c)
+                 for r, (m, c) in zip(records, pairs, strict=True)]
+        # drawn from a copy of the random state: the rounds' state is the same with or
+        # without this step
+        draw = np.random.RandomState()
+        draw.set_state(rng.get_state())
+        try:
+            kept = self._correct(t, loss, model, self.final_corrective_epochs,
+                                 self.corrective_lr,
+                                 int(draw.randint(np.iinfo(np.int32).max)), "final")
+        except KeyboardInterrupt:
+            warnings.warn(
+                f"fit interrupted in the final corrective step; keeping the {len(records)} "
+                "completed stages as they were before it.", FitInterruptedWarning,
+                stacklevel=5)
+            return records
+        return model if kept else records
 
     def _augment(self, X, n_outputs, train, seed, frame=None):
         """``(X_new, T_new)``: the teacher-labelled rows that enlarge the transfer set.
@@ -291,9 +296,6 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         """Set the fitted attributes from the kept stages (costs: see ``set_stage_costs``)."""
         self.__dict__.pop("_device_stages", None)  # a refit's modules may reuse old ids
         self.estimators_ = [r.module for r in records]
-        self._stage_rng_states = [r.rng_state for r in records]
-        self._stage_corrective_lrs = [r.corrective_lr for r in records]
-        self._finished = bool(records) and records[-1].finished
         self.connections_ = [r.connection for r in records]
         self.n_estimators_ = len(records)
         self.estimator_weights_ = np.asarray([r.weight for r in records], dtype=np.float64)

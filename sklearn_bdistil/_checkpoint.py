@@ -44,9 +44,6 @@ class StageRecord:
     #: the rate of the corrective step after the next stage (halved after a step
     #: that was not kept; ``None``: the estimator's ``corrective_lr``)
     corrective_lr: float = field(default=None, repr=False, compare=False)
-    #: the fit ended at this stage and its final corrective step has run (or was
-    #: off): a resume or warm start that adds no stage does not run it again
-    finished: bool = field(default=False, repr=False, compare=False)
 
 
 def _container(module, connection):
@@ -183,7 +180,6 @@ class CheckpointDir:
         info = {key: getattr(record, key) for key in
                 ("weight", "edge", "student_index", "train_loss", "valid_loss", "flops")}
         info["corrective_lr"] = record.corrective_lr
-        info["finished"] = bool(record.finished)
         name, keys, pos, has_gauss, cached = record.rng_state
         info["rng_state"] = [name, keys.tolist(), int(pos), int(has_gauss), float(cached)]
         _atomic_write(js, lambda p: p.write_text(json.dumps(info)))
@@ -231,7 +227,6 @@ class CheckpointDir:
                 student_index=int(info["student_index"]),
                 train_loss=float(info["train_loss"]), valid_loss=float(info["valid_loss"]),
                 flops=float(info["flops"]), corrective_lr=info.get("corrective_lr"),
-                finished=bool(info.get("finished", False)),
             ))
             name, keys, pos, has_gauss, cached = info["rng_state"]
             rng_state = (name, np.asarray(keys, dtype=np.uint32), pos, has_gauss, cached)

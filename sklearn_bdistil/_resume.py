@@ -6,12 +6,13 @@ already holds stages), to check that they belong to this fit, and to write
 them to a checkpoint directory.
 """
 
+import dataclasses
 from numbers import Integral
 
 import numpy as np
 from sklearn.utils import check_random_state
 
-from sklearn_bdistil._checkpoint import CheckpointDir, StageRecord, describe, fingerprint
+from sklearn_bdistil._checkpoint import CheckpointDir, describe, fingerprint
 from sklearn_bdistil._find_wl import build_stage
 
 __all__ = ["CHECKPOINT_SETTINGS", "ResumableFitMixin"]
@@ -22,16 +23,17 @@ CHECKPOINT_SETTINGS = ("eta", "gamma", "barrier_strength", "barrier_delta", "tem
                        "label_weight",
                        "augmentation", "augmentation_copies", "learning_rate", "max_epochs",
                        "batch_size", "lr", "lr_schedule", "optimizer",
-                       "corrective_epochs", "corrective_lr", "final_corrective_epochs",
-                       "validation_fraction")
+                       "corrective_epochs", "corrective_lr", "validation_fraction")
 
 
 class ResumableFitMixin:
     """Warm start and checkpoint resume for the estimators of :mod:`sklearn_bdistil._base`."""
 
-    def _remember_fit(self, rng, split_seed):
-        """What a warm start continues from: the random state, the held-out split's
-        seed, and the teacher and connection the stages were fitted with."""
+    def _remember_fit(self, records, rng, split_seed):
+        """What a warm start continues from: the rounds' stages (``records``, before
+        the final corrective step), the random state, the held-out split's seed, and
+        the teacher and connection the stages were fitted with."""
+        self._round_records = list(records)
         self._rng, self._split_seed, self._fitted_from = rng, split_seed, self.teacher
         self._fitted_connection = describe(self.connection)
 
@@ -44,20 +46,9 @@ class ResumableFitMixin:
                 f"n_estimators={self.n_estimators} must be at least the "
                 f"{self.n_estimators_} stages already fitted when warm_start=True."
             )
-        rng_states = getattr(self, "_stage_rng_states", [None] * self.n_estimators_)
-        rates = getattr(self, "_stage_corrective_lrs", [None] * self.n_estimators_)
-        finished = [False] * self.n_estimators_
-        if finished:
-            finished[-1] = getattr(self, "_finished", False)
-        records = [
-            StageRecord(module=m, connection=k, weight=a, edge=e, student_index=int(i),
-                        train_loss=lt, valid_loss=lv, flops=c, rng_state=r, corrective_lr=q,
-                        finished=d)
-            for m, k, a, e, i, lt, lv, c, r, q, d in zip(
-                self.estimators_, self.connections_, self.estimator_weights_, self.edges_,
-                self.student_indices_, self.train_loss_[1:], self.validation_loss_[1:],
-                self.stage_costs_, rng_states, rates, finished, strict=True)
-        ]
+        # the rounds' stages (before the final corrective step), as records of their own:
+        # the new fit updates their losses and rates
+        records = [dataclasses.replace(r) for r in self._round_records]
         # the same teacher object, unless the user has set another one
         teacher = self.teacher_ if self.teacher is self._fitted_from else None
         return {"records": records, "n_features": self.n_features_in_, "teacher": teacher,

@@ -38,7 +38,10 @@ def test_fit_sets_the_documented_attributes(data, teacher):
 
 def test_every_kept_stage_lowers_the_held_out_loss(data, teacher):
     X, _ = data
-    clf = BDistilClassifier(teacher, [MLPStudent((8,))], **{**FAST, "n_estimators": 5})
+    # the acceptance rule (the final corrective step rewrites the losses as those of
+    # the corrected prefixes, which need not decrease: tests/test_corrective.py)
+    clf = BDistilClassifier(teacher, [MLPStudent((8,))],
+                            **{**FAST, "n_estimators": 5, "final_corrective_epochs": 0})
     clf.fit(X)
     assert clf.n_estimators_ >= 2
     assert np.all(np.diff(clf.validation_loss_) < 0)
