@@ -223,7 +223,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
             warnings.warn(
                 f"fit {why}; keeping the {len(records)} completed stages"
                 + (" (without the final corrective step)."
-                   if interrupted and self.final_corrective_epochs and records else "."),
+                   if interrupted and self.final_corrective_epochs and len(records) > 1 else "."),
                 FitInterruptedWarning, stacklevel=4,
             )
         except Exception:
@@ -237,15 +237,15 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         """The fitted model: the rounds' stages after the final corrective step.
 
         Once the rounds are over (all stages kept, an early stop or a
-        ``stage_callback`` stop; not after Ctrl-C), copies of the stages are
-        trained again for ``final_corrective_epochs`` epochs on the mean over
-        prefixes (:mod:`sklearn_bdistil._corrective`). The rounds' stages stay
+        ``stage_callback`` stop; not after Ctrl-C), copies of the stages (two or
+        more) are trained again for ``final_corrective_epochs`` epochs on the
+        mean over prefixes (:mod:`sklearn_bdistil._corrective`). The rounds' stages stay
         as they were: a warm start or a checkpoint resume continues from them,
         and gives the model of one fit. Returns the records of the corrected
         copies, or ``records`` (step off, not kept, or interrupted).
         """
-        if not records or self.final_corrective_epochs == 0:
-            return records
+        if len(records) < 2 or self.final_corrective_epochs == 0:
+            return records  # one stage: nothing between stages to correct
         # copied together: a connection may refer to the stages before it
         pairs = copy.deepcopy([(r.module, r.connection) for r in records])
         model = [dataclasses.replace(r, module=m, connection=c)

@@ -132,6 +132,14 @@ def test_the_final_step_runs_after_a_callback_stop_and_not_after_ctrl_c(data, te
     assert torch.equal(_params(interrupted.estimators_[0]), _params(plain.estimators_[0]))
 
 
+def test_the_final_step_leaves_a_single_stage_as_trained(data, teacher, capsys):
+    X, y = data  # nothing between stages to correct: one stage is FIND_WL's student
+    plain = _fit(teacher, X, y, n_estimators=1, final_corrective_epochs=0)
+    single = _fit(teacher, X, y, n_estimators=1, verbose=1)
+    assert "final step" not in capsys.readouterr().out
+    assert torch.equal(_params(single.estimators_[0]), _params(plain.estimators_[0]))
+
+
 def test_a_final_step_interrupted_keeps_the_stages_and_a_resume_runs_it(
         data, teacher, tmp_path, monkeypatch):
     X, y = data
