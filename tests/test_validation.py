@@ -224,7 +224,9 @@ def test_warm_start_with_a_shorter_ladder_is_refused(data, teacher):
     X, _ = data
     small, big = MLPStudent(()), MLPStudent((16,))
     clf = BDistilClassifier(teacher, [small, big], warm_start=True, **FAST).fit(X)
-    clf.student_indices_[-1] = 1  # as if the last stage had escalated to `big`
+    # as if the last stage had escalated to `big` (a warm start continues from the
+    # rounds' stages, which the fitted attributes show unless a final step replaced them)
+    clf._round_records[-1].student_index = 1
     with pytest.raises(ValueError, match="use entry 1 of students, but students now has 1"):
         clf.set_params(students=[small], n_estimators=5).fit(X)
 
