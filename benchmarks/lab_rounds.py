@@ -71,7 +71,10 @@ edited: a variant monkeypatches it for the duration of one fit.
   halving`` as a parameter; nothing patched).
 - ``final_corrective_epochs=20``: the library's final corrective step (``final
   corrective`` as a parameter, which also runs after an early stop), and
-  ``final_corrective_epochs=20, lr 0.001`` at a fifth of its rate.
+  ``final_corrective_epochs=20, lr 0.001`` at a fifth of its rate. Since
+  2026-12-06 the step is the classifier's default, so ``default`` and every
+  other variant include it; ``final_corrective_epochs=0`` is the library
+  without it (the default before), to put first and measure against.
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
   patched.
 
@@ -128,6 +131,7 @@ VARIANTS = {
     "corrective x2, halving": {"corrective": (0.5, 0.01, True, True)},
     "corrective_epochs=5": {"params": {"corrective_epochs": 5}},
     "final corrective": {"corrective": (1.0, 0.005, True, False, True)},
+    "final_corrective_epochs=0": {"params": {"final_corrective_epochs": 0}},
     "final_corrective_epochs=20": {"params": {"final_corrective_epochs": 20}},
     "final_corrective_epochs=20, lr 0.001": {"params": {"final_corrective_epochs": 20,
                                                         "corrective_lr": 0.001}},
