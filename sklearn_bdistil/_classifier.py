@@ -133,7 +133,7 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         gives the model of one fit (its earlier stages change too).
         ``0``: off, the paper's algorithm.
         Costs about ``final_corrective_epochs * k`` student-epochs for ``k``
-        stages (30-60% more fit time in the benchmarks). Measured (Results
+        stages (40-70% more fit time in the benchmarks). Measured (Results
         page, 3 seeds): +0.7 points of area under the anytime curve and +1.1
         of final accuracy on letter, within the seed spread on the other
         four data sets.
