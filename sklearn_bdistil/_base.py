@@ -223,7 +223,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
             warnings.warn(
                 f"fit {why}; keeping the {len(records)} completed stages"
                 + (" (without the final corrective step)."
-                   if interrupted and self.final_corrective_epochs and len(records) > 1 else "."),
+                   if interrupted and self._runs_final_step(records) else "."),
                 FitInterruptedWarning, stacklevel=4,
             )
         except Exception:
@@ -232,6 +232,11 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
             raise
         keep(None if interrupted else self._finish(t, loss, records, rng))
         return self
+
+    def _runs_final_step(self, records):
+        """Whether the final corrective step applies to these stages: it is on, and
+        there are two or more (one stage has nothing between stages to correct)."""
+        return self.final_corrective_epochs > 0 and len(records) > 1
 
     def _finish(self, t, loss, records, rng):
         """The fitted model: the rounds' stages after the final corrective step.
@@ -244,8 +249,8 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         and gives the model of one fit. Returns the records of the corrected
         copies, or ``records`` (step off, not kept, or interrupted).
         """
-        if len(records) < 2 or self.final_corrective_epochs == 0:
-            return records  # one stage: nothing between stages to correct
+        if not self._runs_final_step(records):
+            return records
         # copied together: a connection may refer to the stages before it
         pairs = copy.deepcopy([(r.module, r.connection) for r in records])
         model = [dataclasses.replace(r, module=m, connection=c)
