@@ -257,7 +257,9 @@ def label_students(factories, split, seed, params):
     return label_trained_logits(factories, split.X_train, codes, split.X_test, split.n_classes,
                                 seed, epochs=params["max_epochs"],
                                 batch_size=params["batch_size"], lr=params["lr"],
-                                lr_schedule=params["lr_schedule"])
+                                lr_schedule=params["lr_schedule"],
+                                optimizer=params["optimizer"],
+                                weight_decay=params["weight_decay"])
 
 
 def boosted_nets(factories, split, seed, params, shrinkage=1.0):
@@ -284,7 +286,8 @@ def boosted_nets(factories, split, seed, params, shrinkage=1.0):
         residual = onehot - torch.softmax(F_train, dim=1)
         train_plain(module, split.X_train, residual, F.mse_loss, epochs=params["max_epochs"],
                     batch_size=params["batch_size"], lr=params["lr"], seed=s,
-                    lr_schedule=params["lr_schedule"])
+                    lr_schedule=params["lr_schedule"], optimizer=params["optimizer"],
+                    weight_decay=params["weight_decay"])
         F_train += shrinkage * torch.as_tensor(module_logits(module, split.X_train))
         F_test = F_test + shrinkage * module_logits(module, split.X_test)
         prefixes.append(F_test.copy())

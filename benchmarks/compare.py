@@ -53,7 +53,8 @@ def training_params(clf):
     p = clf.get_params()
     return {k: p[k] for k in ("max_epochs", "batch_size", "lr", "lr_schedule",
                               "validation_fraction",
-                              "optimizer", "augmentation", "augmentation_copies")}
+                              "optimizer", "weight_decay", "augmentation",
+                              "augmentation_copies")}
 
 
 def prefix_means(logits):

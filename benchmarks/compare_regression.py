@@ -139,7 +139,7 @@ def run_seed(name, seed, quick, overrides=None, log=print):
     log(f"  B-DISTIL: {reg.n_estimators_} stages, final R^2 {final:.4f}"
         f" at {costs[-1] / teacher_cost:.3f} of the teacher ({timer.seconds['B-DISTIL']:.0f}s)")
     single = {k: reg.get_params()[k] for k in ("max_epochs", "batch_size", "lr", "lr_schedule",
-                                               "optimizer",
+                                               "optimizer", "weight_decay",
                                                "validation_fraction")}
     stage_factories = [students[i] for i in reg.student_indices_]
 

@@ -36,6 +36,7 @@ from sklearn_bdistil._resume import ResumableFitMixin
 from sklearn_bdistil._transfer import Transfer
 from sklearn_bdistil._validation import (
     check_groups,
+    check_optimizer,
     check_students,
     fit_teacher_needs_y,
     probe_students,
@@ -101,6 +102,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         "lr": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "optimizer": [callable],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither"), None],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "predict_batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -128,6 +130,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         X, y = self._check_fit_data(X, y, teacher_outputs)
         groups = check_groups(groups, X.shape[0])
         students = check_students(self.students, DEFAULT_STUDENTS)
+        check_optimizer(self.optimizer, self.weight_decay)
         device = (self.accelerator.device if self.accelerator is not None
                   else resolve_device(self.device, fallback=False))
         # sets teacher_ and the outputs; a warm start keeps the teacher it was fitted with

@@ -138,7 +138,8 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
     label_logits = label_trained_logits(
         factories, X[train], np.searchsorted(clf.classes_, y[train]), X[test],
         len(clf.classes_), random_state, epochs=params["max_epochs"],
-        batch_size=params["batch_size"], lr=params["lr"], lr_schedule=params["lr_schedule"])
+        batch_size=params["batch_size"], lr=params["lr"], lr_schedule=params["lr_schedule"],
+        optimizer=params["optimizer"], weight_decay=params["weight_decay"])
     # the prefix sums have the argmax of the prefix means
     label_acc = [float((clf.classes_[np.argmax(total, axis=1)] == y[test]).mean())
                  for total in np.cumsum(label_logits, axis=0)]

@@ -249,8 +249,8 @@ class AcceleratedFindWLNet(AccelerateMixin, FindWLNet):
 
 
 def train_student(module, X, targets, *, criterion, seed, max_epochs, batch_size, lr,
-                  optimizer, device, lr_schedule, epoch_rows=None, accelerator=None,
-                  progress=None):
+                  optimizer, device, lr_schedule, weight_decay=0.0, epoch_rows=None,
+                  accelerator=None, progress=None):
     """Train ``module`` on the FIND_WL objective; return the skorch net.
 
     Parameters
@@ -267,6 +267,10 @@ def train_student(module, X, targets, *, criterion, seed, max_epochs, batch_size
         Seeds the minibatch order and any randomness in the module (dropout).
     lr_schedule : {"cosine", "constant"}
         How the learning rate moves over the epochs (:func:`epoch_lr`).
+    weight_decay : float, default=0.0
+        Passed to ``optimizer`` as ``weight_decay`` where it is not 0 (every
+        torch optimizer takes it; :func:`~sklearn_bdistil._validation.check_optimizer`
+        refuses one that does not).
     epoch_rows : int or None, default=None
         Rows per epoch (see :class:`TensorBatchIterator`); ``None``: all rows.
     accelerator : accelerate.Accelerator or None, default=None
@@ -291,6 +295,8 @@ def train_student(module, X, targets, *, criterion, seed, max_epochs, batch_size
         kwargs = {"accelerator": accelerator, "device": None,
                   "iterator_train__process_index": accelerator.process_index,
                   "iterator_train__num_processes": accelerator.num_processes}
+    if weight_decay:
+        kwargs["optimizer__weight_decay"] = weight_decay
     criterion_class, criterion_kwargs = criterion
     kwargs.update({f"criterion__{k}": v for k, v in criterion_kwargs.items()})
     net = net_class(
@@ -380,7 +386,7 @@ def find_wl(estimator, loss, factory, t, targets, previous, seed):
             module.to(t.X.device), inputs, targets, criterion=loss.criterion(), seed=seed,
             max_epochs=est.max_epochs, batch_size=est.batch_size, lr=lr,
             optimizer=est.optimizer, device=t.X.device, lr_schedule=est.lr_schedule,
-            epoch_rows=t.epoch_rows,
+            weight_decay=est.weight_decay, epoch_rows=t.epoch_rows,
             accelerator=est.accelerator,
             progress=f"{factory!r}" if est.verbose >= 2 else None,
         )

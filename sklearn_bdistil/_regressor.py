@@ -101,6 +101,10 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
         How the learning rate moves over a student's ``max_epochs`` epochs
         (see :class:`BDistilClassifier`).
     optimizer : torch optimizer class, default=torch.optim.Adam
+    weight_decay : float, default=0.0
+        Passed to ``optimizer`` (see :class:`BDistilClassifier`); 0 here, as
+        it was before the classifier's default became 0.1: not measured on
+        regression.
     validation_fraction : float or None, default=0.1
         Fraction of the transfer set held out (contiguous blocks, or whole
         groups with ``fit(groups=...)``); a stage that does not lower the
@@ -167,6 +171,7 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
                  augmentation=None, augmentation_copies=2, learning_rate=1.0,
                  corrective_epochs=0, corrective_lr=0.005, final_corrective_epochs=0, max_epochs=20,
                  batch_size=256, lr=0.02, lr_schedule="cosine", optimizer=torch.optim.Adam,
+                 weight_decay=0.0,
                  validation_fraction=0.1, n_iter_no_change=3, predict_batch_size=8192,
                  teacher_cost=None, warm_start=False, checkpoint_dir=None,
                  stage_callback=None, device="cpu", accelerator=None, random_state=None,
@@ -191,6 +196,7 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
         self.lr = lr
         self.lr_schedule = lr_schedule
         self.optimizer = optimizer
+        self.weight_decay = weight_decay
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
         self.predict_batch_size = predict_batch_size

@@ -23,6 +23,7 @@ CHECKPOINT_SETTINGS = ("eta", "gamma", "barrier_strength", "barrier_delta", "tem
                        "label_weight",
                        "augmentation", "augmentation_copies", "learning_rate", "max_epochs",
                        "batch_size", "lr", "lr_schedule", "optimizer",
+                       "weight_decay",
                        "corrective_epochs", "corrective_lr", "validation_fraction")
 
 

@@ -1,5 +1,6 @@
 """Checks of ``fit``'s input: data, students, precomputed logits, classes; the held-out split."""
 
+import inspect
 import warnings
 
 import numpy as np
@@ -78,6 +79,23 @@ def validate_fit_data(estimator, X, y, teacher_logits=None):
     X, y = validate_data(estimator, X, y, dtype=[np.float64, np.float32])
     check_classification_targets(y)
     return check_float32_range(X), y
+
+
+def check_optimizer(optimizer, weight_decay):
+    """A ``TypeError`` that names the problem where ``optimizer`` cannot take the
+    ``weight_decay`` it is to be given (instead of one from deep inside skorch)."""
+    if not weight_decay:
+        return
+    try:
+        params = inspect.signature(optimizer).parameters
+    except (TypeError, ValueError):  # no signature to read: let the optimizer decide
+        return
+    if "weight_decay" in params or any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    raise TypeError(
+        f"optimizer={optimizer!r} takes no weight_decay argument, but weight_decay="
+        f"{weight_decay} is to be passed to it. Set weight_decay=0 for this optimizer, or "
+        "use one that takes it (every torch.optim optimizer does).")
 
 
 def check_students(students, default):
