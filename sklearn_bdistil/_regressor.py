@@ -102,9 +102,8 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
         (see :class:`BDistilClassifier`).
     optimizer : torch optimizer class, default=torch.optim.Adam
     weight_decay : float, default=0.0
-        Passed to ``optimizer`` (see :class:`BDistilClassifier`); 0 here, as
-        it was before the classifier's default became 0.1: not measured on
-        regression.
+        Passed to ``optimizer`` where it is not 0 (see
+        :class:`BDistilClassifier`); not measured on regression.
     validation_fraction : float or None, default=0.1
         Fraction of the transfer set held out (contiguous blocks, or whole
         groups with ``fit(groups=...)``); a stage that does not lower the

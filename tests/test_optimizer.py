@@ -36,12 +36,11 @@ def small():
     return X, y, LogisticRegression().fit(X, y)
 
 
-def test_classifier_defaults_to_adamw_with_decay():
-    params = BDistilClassifier(None).get_params()
-    assert params["optimizer"] is torch.optim.AdamW
-    assert params["weight_decay"] == 0.1
-    params = BDistilRegressor(None).get_params()  # not measured on regression: as before
-    assert params["optimizer"] is torch.optim.Adam and params["weight_decay"] == 0.0
+def test_defaults_are_adam_without_decay():
+    # AdamW with weight_decay=0.1 won on Fashion-MNIST only (docs/results.md)
+    for est in (BDistilClassifier(None), BDistilRegressor(None)):
+        params = est.get_params()
+        assert params["optimizer"] is torch.optim.Adam and params["weight_decay"] == 0.0
 
 
 @pytest.mark.parametrize("weight_decay", [0.1, 0.03, 0.0])
@@ -61,9 +60,9 @@ def test_decay_shrinks_the_students_weights(small):
     X, y, teacher = small
     norms = []
     for wd in (0.0, 1.0):
-        clf = BDistilClassifier(teacher, [MLPStudent((4,))], n_estimators=1, weight_decay=wd,
-                                final_corrective_epochs=0, random_state=0,
-                                max_epochs=10).fit(X, y)
+        clf = BDistilClassifier(teacher, [MLPStudent((4,))], n_estimators=1,
+                                optimizer=torch.optim.AdamW, weight_decay=wd,
+                                random_state=0, max_epochs=10).fit(X, y)
         norms.append(sum(float(p.detach().norm()) for p in clf.estimators_[0].parameters()))
     assert norms[1] < norms[0]
 
@@ -71,7 +70,7 @@ def test_decay_shrinks_the_students_weights(small):
 def test_optimizer_without_weight_decay_is_refused_by_name(small):
     X, y, teacher = small
     with pytest.raises(TypeError, match="takes no weight_decay argument.*weight_decay=0"):
-        BDistilClassifier(teacher, optimizer=_NoDecay, **FAST).fit(X, y)
+        BDistilClassifier(teacher, optimizer=_NoDecay, weight_decay=0.1, **FAST).fit(X, y)
     clf = BDistilClassifier(teacher, optimizer=_NoDecay, weight_decay=0,
                             **dict(FAST, n_estimators=1)).fit(X, y)
     assert clf.n_estimators_ == 1
