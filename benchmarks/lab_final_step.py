@@ -5,8 +5,9 @@
 
 One split, teacher and seed as in ``benchmarks.lab_rounds``; B-DISTIL with the
 library defaults is fitted and its rounds' stages (before the final step)
-kept. Each ``lr:epochs[:sgd]`` then trains copies of them as the final step
-does (mean prefix loss, rate annealed; Adam, or SGD with momentum 0.9),
+kept. Each ``lr:epochs[:sgd|:adamwD]`` then trains copies of them as the final
+step does (mean prefix loss, rate annealed; Adam, SGD with momentum 0.9, or
+AdamW with weight decay ``D``),
 printing after every epoch the held-out and training mean prefix losses and
 the test accuracy (mean over prefixes, and the last prefix). Unconnected
 stages only. Writes ``/tmp/lab_final_step/<data set>_<seed>.json``. Written
@@ -81,8 +82,12 @@ def main(argv=None):
     for cfg in configs:
         trained = copy.deepcopy(stages)
         params = [p for s, _ in trained for p in s.parameters()]
-        opt = (torch.optim.Adam(params, lr=cfg["lr"]) if cfg["opt"] == "adam"
-               else torch.optim.SGD(params, lr=cfg["lr"], momentum=0.9))
+        if cfg["opt"].startswith("adamw"):
+            opt = torch.optim.AdamW(params, lr=cfg["lr"], weight_decay=float(cfg["opt"][5:]))
+        elif cfg["opt"] == "adam":
+            opt = torch.optim.Adam(params, lr=cfg["lr"])
+        else:
+            opt = torch.optim.SGD(params, lr=cfg["lr"], momentum=0.9)
         gen, n, epochs, log = torch.Generator().manual_seed(seed), t.X.shape[0], cfg["epochs"], []
         for epoch in range(epochs):
             for group in opt.param_groups:

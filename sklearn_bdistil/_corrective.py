@@ -50,8 +50,10 @@ def _mean_prefix_loss(loss, stages, weights, X, target, batch_size, connected):
 
 
 def corrective_step(stages, weights, t, loss, *, epochs, lr, batch_size, predict_batch_size,
-                    seed):
+                    seed, weight_decay=0.0):
     """Train the kept ``stages`` (``(student, connection)`` pairs) together.
+
+    Adam, or AdamW with decoupled ``weight_decay`` where it is not 0.
 
     Returns ``(kept, before, after)``: whether the step was kept (the stages
     are then updated in place) and the mean prefix loss on the held-out rows
@@ -69,7 +71,9 @@ def corrective_step(stages, weights, t, loss, *, epochs, lr, batch_size, predict
 
     before = best = score()
     best_state = None
-    optimizer = torch.optim.Adam([p for m in modules for p in m.parameters()], lr=lr)
+    params = [p for m in modules for p in m.parameters()]
+    optimizer = (torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay) if weight_decay
+                 else torch.optim.Adam(params, lr=lr))
     generator = torch.Generator().manual_seed(int(seed))
     n = t.epoch_rows or t.X.shape[0]
     for epoch in range(epochs):
