@@ -96,6 +96,7 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "corrective_epochs": [Interval(Integral, 0, None, closed="left")],
         "corrective_lr": [Interval(Real, 0, None, closed="neither")],
+        "corrective_weight_decay": [Interval(Real, 0, None, closed="left")],
         "final_corrective_epochs": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -371,7 +372,8 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         weights = [r.weight for r in records]
         kept, before, after = corrective_step(
             stages, weights, t, loss, epochs=epochs, lr=rate, batch_size=self.batch_size,
-            predict_batch_size=self.predict_batch_size, seed=seed)
+            predict_batch_size=self.predict_batch_size, seed=seed,
+            weight_decay=self.corrective_weight_decay)
         if self.verbose:
             print(f"  {what} step at rate {rate:.2g}, {epochs} epochs: mean prefix "
                   f"{loss.name} {before:.4f} -> {after:.4f}" + ("" if kept else ", not kept"))

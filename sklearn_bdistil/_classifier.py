@@ -120,6 +120,12 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         Peak Adam learning rate of the corrective steps (annealed over their
         epochs); for the steps after each stage, halved for every later step
         after a step that was not kept.
+    corrective_weight_decay : float, default=0.0
+        Decoupled weight decay of the corrective steps: AdamW with this
+        ``weight_decay`` instead of Adam where it is not 0. It pulls the
+        students' weights towards 0 while the step trains them on the
+        transfer set, against the over-fitting that makes the step useless
+        where small students have many inputs.
     final_corrective_epochs : int, default=20
         Epochs of one corrective step (as for ``corrective_epochs``) over all
         kept stages once the rounds are over: after the last of
@@ -314,7 +320,7 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
                  temperature=1.0, label_weight=0.9, augmentation=None, augmentation_copies=2,
                  learning_rate=0.5, corrective_epochs=0, corrective_lr=0.005,
-                 final_corrective_epochs=20, max_epochs=20,
+                 corrective_weight_decay=0.0, final_corrective_epochs=20, max_epochs=20,
                  batch_size=256, lr=0.02, lr_schedule="cosine",
                  optimizer=torch.optim.Adam, weight_decay=0.0,
                  validation_fraction=0.1, n_iter_no_change=3,
@@ -336,6 +342,7 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         self.learning_rate = learning_rate
         self.corrective_epochs = corrective_epochs
         self.corrective_lr = corrective_lr
+        self.corrective_weight_decay = corrective_weight_decay
         self.final_corrective_epochs = final_corrective_epochs
         self.max_epochs = max_epochs
         self.batch_size = batch_size

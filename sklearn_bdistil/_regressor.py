@@ -89,6 +89,8 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
         squared error). ``0``: off, the default.
     corrective_lr : float, default=0.005
         Peak learning rate of the corrective steps.
+    corrective_weight_decay : float, default=0.0
+        AdamW's decoupled weight decay in the corrective steps (Adam at 0).
     final_corrective_epochs : int, default=0
         Epochs of one corrective step over all kept stages once the rounds
         are over (see :class:`BDistilClassifier`). ``0``: off.
@@ -168,7 +170,8 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
     def __init__(self, teacher, students=None, *, n_estimators=10, connection="none", eta=1.0,
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1, label_weight=0.9,
                  augmentation=None, augmentation_copies=2, learning_rate=1.0,
-                 corrective_epochs=0, corrective_lr=0.005, final_corrective_epochs=0, max_epochs=20,
+                 corrective_epochs=0, corrective_lr=0.005, corrective_weight_decay=0.0,
+                 final_corrective_epochs=0, max_epochs=20,
                  batch_size=256, lr=0.02, lr_schedule="cosine", optimizer=torch.optim.Adam,
                  weight_decay=0.0,
                  validation_fraction=0.1, n_iter_no_change=3, predict_batch_size=8192,
@@ -189,6 +192,7 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
         self.learning_rate = learning_rate
         self.corrective_epochs = corrective_epochs
         self.corrective_lr = corrective_lr
+        self.corrective_weight_decay = corrective_weight_decay
         self.final_corrective_epochs = final_corrective_epochs
         self.max_epochs = max_epochs
         self.batch_size = batch_size

@@ -24,7 +24,8 @@ CHECKPOINT_SETTINGS = ("eta", "gamma", "barrier_strength", "barrier_delta", "tem
                        "augmentation", "augmentation_copies", "learning_rate", "max_epochs",
                        "batch_size", "lr", "lr_schedule", "optimizer",
                        "weight_decay",
-                       "corrective_epochs", "corrective_lr", "validation_fraction")
+                       "corrective_epochs", "corrective_lr", "corrective_weight_decay",
+                       "validation_fraction")
 
 
 class ResumableFitMixin:

@@ -215,3 +215,28 @@ def test_on_cuda(data, teacher, settings):
     assert clf.n_estimators_ >= 2
     assert all(next(m.parameters()).device.type == "cpu" for m in clf.estimators_)
     assert np.isfinite(clf.decision_function(X)).all()
+
+
+@pytest.mark.parametrize("decay", [0.0, 0.5])
+def test_corrective_weight_decay_trains_the_step_with_adamw(data, teacher, monkeypatch, decay):
+    X, y = data
+    built = []
+
+    class RecordingAdamW(torch.optim.AdamW):
+        def __init__(self, params, **kwargs):
+            built.append(kwargs)
+            super().__init__(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "AdamW", RecordingAdamW)
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], corrective_weight_decay=decay,
+                            **{**SETTINGS, "corrective_epochs": 0,
+                               "final_corrective_epochs": 2}).fit(X, y)
+    assert clf.n_estimators_ >= 2
+    # FIND_WL keeps Adam: only the final step builds an AdamW, and only with decay
+    assert built == ([{"lr": clf.corrective_lr, "weight_decay": decay}] if decay else [])
+
+
+def test_negative_corrective_weight_decay_is_refused(data, teacher):
+    X, y = data
+    with pytest.raises(ValueError, match="corrective_weight_decay"):
+        BDistilClassifier(teacher, corrective_weight_decay=-1.0, **FAST).fit(X, y)
