@@ -65,6 +65,11 @@ class _Stop(Exception):
         self.untrained = untrained
 
 
+#: The final step's weight decay under ``corrective_weight_decay="auto"``, where the step
+#: without decay was not kept (docs/results.md, the corrective weight decay section).
+AUTO_CORRECTIVE_DECAY = 0.3
+
+
 class _Interrupt(Exception):
     """The user's ``stage_callback`` asked the fit to stop."""
 
@@ -96,7 +101,8 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         "learning_rate": [Interval(Real, 0, None, closed="neither")],
         "corrective_epochs": [Interval(Integral, 0, None, closed="left")],
         "corrective_lr": [Interval(Real, 0, None, closed="neither")],
-        "corrective_weight_decay": [Interval(Real, 0, None, closed="left")],
+        "corrective_weight_decay": [Interval(Real, 0, None, closed="left"),
+                                    StrOptions({"auto"})],
         "final_corrective_epochs": [Interval(Integral, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -263,10 +269,17 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         # without this step
         draw = np.random.RandomState()
         draw.set_state(rng.get_state())
+        seed = int(draw.randint(np.iinfo(np.int32).max))
+        decay = self.corrective_weight_decay
         try:
             kept = self._correct(t, loss, model, self.final_corrective_epochs,
-                                 self.corrective_lr,
-                                 int(draw.randint(np.iinfo(np.int32).max)), "final")
+                                 self.corrective_lr, seed, "final",
+                                 0.0 if decay == "auto" else decay)
+            if not kept and decay == "auto":  # over-fits without decay: once more with it
+                kept = self._correct(t, loss, model, self.final_corrective_epochs,
+                                     self.corrective_lr, seed,
+                                     f"final (weight decay {AUTO_CORRECTIVE_DECAY:g})",
+                                     AUTO_CORRECTIVE_DECAY)
         except KeyboardInterrupt:
             warnings.warn(
                 f"fit interrupted in the final corrective step; keeping the {len(records)} "
@@ -358,22 +371,25 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         last.corrective_lr = self.corrective_lr if rate is None else rate
         if self.corrective_epochs == 0 or len(records) < 2:
             return False
+        decay = self.corrective_weight_decay
         kept = self._correct(t, loss, records, self.corrective_epochs, last.corrective_lr,
-                             int(rng.randint(np.iinfo(np.int32).max)), "corrective")
+                             int(rng.randint(np.iinfo(np.int32).max)), "corrective",
+                             0.0 if decay == "auto" else decay)
         if not kept:
             last.corrective_lr /= 2
         return kept
 
-    def _correct(self, t, loss, records, epochs, rate, seed, what):
-        """A corrective step over the kept ``records`` (:mod:`sklearn_bdistil._corrective`);
-        ``True`` where it was kept (the stages, their recorded losses and ``t``'s sums
-        are then updated)."""
+    def _correct(self, t, loss, records, epochs, rate, seed, what, weight_decay):
+        """A corrective step over the kept ``records`` (:mod:`sklearn_bdistil._corrective`),
+        AdamW with ``weight_decay`` (Adam at 0); ``True`` where it was kept (the stages,
+        their recorded losses and ``t``'s sums are then updated; otherwise they are as
+        they were)."""
         stages = [(r.module, r.connection) for r in records]
         weights = [r.weight for r in records]
         kept, before, after = corrective_step(
             stages, weights, t, loss, epochs=epochs, lr=rate, batch_size=self.batch_size,
             predict_batch_size=self.predict_batch_size, seed=seed,
-            weight_decay=self.corrective_weight_decay)
+            weight_decay=weight_decay)
         if self.verbose:
             print(f"  {what} step at rate {rate:.2g}, {epochs} epochs: mean prefix "
                   f"{loss.name} {before:.4f} -> {after:.4f}" + ("" if kept else ", not kept"))

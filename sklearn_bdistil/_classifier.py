@@ -120,12 +120,19 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         Peak Adam learning rate of the corrective steps (annealed over their
         epochs); for the steps after each stage, halved for every later step
         after a step that was not kept.
-    corrective_weight_decay : float, default=0.0
+    corrective_weight_decay : float or "auto", default="auto"
         Decoupled weight decay of the corrective steps: AdamW with this
         ``weight_decay`` instead of Adam where it is not 0. It pulls the
         students' weights towards 0 while the step trains them on the
         transfer set, against the over-fitting that makes the step useless
-        where small students have many inputs.
+        where small students have many inputs. ``"auto"``: the final step
+        trains with Adam and, where that step is not kept, once more from
+        the same stages with AdamW at 0.3 (kept, as always, only where it
+        lowers the held-out mean); the steps after each stage use Adam.
+        Measured (Results page, 3 seeds): on Fashion-MNIST, where the step
+        without decay is never kept, ``"auto"`` raised the area under the
+        anytime curve by 0.45 points on average; a decay in every step lost
+        0.8 points on letter.
     final_corrective_epochs : int, default=20
         Epochs of one corrective step (as for ``corrective_epochs``) over all
         kept stages once the rounds are over: after the last of
@@ -320,7 +327,7 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1,
                  temperature=1.0, label_weight=0.9, augmentation=None, augmentation_copies=2,
                  learning_rate=0.5, corrective_epochs=0, corrective_lr=0.005,
-                 corrective_weight_decay=0.0, final_corrective_epochs=20, max_epochs=20,
+                 corrective_weight_decay="auto", final_corrective_epochs=20, max_epochs=20,
                  batch_size=256, lr=0.02, lr_schedule="cosine",
                  optimizer=torch.optim.Adam, weight_decay=0.0,
                  validation_fraction=0.1, n_iter_no_change=3,

@@ -89,11 +89,15 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
         squared error). ``0``: off, the default.
     corrective_lr : float, default=0.005
         Peak learning rate of the corrective steps.
-    corrective_weight_decay : float, default=0.0
-        AdamW's decoupled weight decay in the corrective steps (Adam at 0).
-    final_corrective_epochs : int, default=0
+    corrective_weight_decay : float or "auto", default=0.0
+        AdamW's decoupled weight decay in the corrective steps (Adam at 0;
+        ``"auto"`` as for :class:`BDistilClassifier`, not measured here).
+    final_corrective_epochs : int, default=20
         Epochs of one corrective step over all kept stages once the rounds
-        are over (see :class:`BDistilClassifier`). ``0``: off.
+        are over (see :class:`BDistilClassifier`). ``0``: off. Measured
+        (Results page): the area under the anytime R^2 curve rose by 0.3,
+        0.3 and 0 points on txhousing and 0.2, 0.1, 0.2 on diamonds
+        (``--quick``), seeds 0-2.
     max_epochs : int, default=20
         Epochs over the transfer set per FIND_WL round.
     batch_size : int, default=256
@@ -171,7 +175,7 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
                  gamma=0.0, barrier_strength=0.1, barrier_delta=0.1, label_weight=0.9,
                  augmentation=None, augmentation_copies=2, learning_rate=1.0,
                  corrective_epochs=0, corrective_lr=0.005, corrective_weight_decay=0.0,
-                 final_corrective_epochs=0, max_epochs=20,
+                 final_corrective_epochs=20, max_epochs=20,
                  batch_size=256, lr=0.02, lr_schedule="cosine", optimizer=torch.optim.Adam,
                  weight_decay=0.0,
                  validation_fraction=0.1, n_iter_no_change=3, predict_batch_size=8192,

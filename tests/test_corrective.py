@@ -236,6 +236,36 @@ def test_corrective_weight_decay_trains_the_step_with_adamw(data, teacher, monke
     assert built == ([{"lr": clf.corrective_lr, "weight_decay": decay}] if decay else [])
 
 
+@pytest.mark.parametrize("first_kept", [True, False])
+def test_auto_decay_retries_the_final_step_with_decay_where_it_was_not_kept(
+        data, teacher, monkeypatch, first_kept):
+    import sklearn_bdistil._base as base
+
+    X, y = data
+    calls, real = [], base.corrective_step
+
+    def recording(*args, weight_decay, **kwargs):
+        calls.append(weight_decay)
+        if weight_decay == 0 and not first_kept:
+            return False, 1.0, 1.0  # as a step that over-fits every epoch
+        return real(*args, weight_decay=weight_decay, **kwargs)
+
+    monkeypatch.setattr(base, "corrective_step", recording)
+    settings = {**SETTINGS, "corrective_epochs": 0, "final_corrective_epochs": 2}
+    assert BDistilClassifier(teacher).corrective_weight_decay == "auto"
+    clf = BDistilClassifier(teacher, [MLPStudent((4,))], **settings).fit(X, y)
+    assert calls == ([0.0] if first_kept else [0.0, base.AUTO_CORRECTIVE_DECAY])
+    # the retry starts from the rounds' stages, not from a failed attempt's
+    rounds = [r.module for r in clf._round_records]
+    moved = [not torch.equal(_params(a), _params(b))
+             for a, b in zip(rounds, clf.estimators_, strict=True)]
+    assert any(moved)
+    calls.clear()
+    BDistilClassifier(teacher, [MLPStudent((4,))], corrective_weight_decay=0.0,
+                      **settings).fit(X, y)
+    assert calls == [0.0]
+
+
 def test_negative_corrective_weight_decay_is_refused(data, teacher):
     X, y = data
     with pytest.raises(ValueError, match="corrective_weight_decay"):
