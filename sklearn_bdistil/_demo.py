@@ -125,7 +125,7 @@ def run_demo(n_estimators=10, teacher_epochs=30, random_state=0, verbose=1, out=
     # fit with the labels: label_weight (default 0.9) mixes them into the target of every
     # round. Until FIND_WL annealed its learning rate, LSTM-connected students at
     # label_weight=0.5 did best here (0.8214 at stage 10); with the annealed rate they stop
-    # after three stages (0.7857), and unconnected students with the defaults end at 0.8403
+    # after three stages (0.7857), and unconnected students with the defaults end at 0.8491
     # (docs/results.md, "An annealed learning rate in FIND_WL")
     clf = BDistilClassifier(teacher, students, n_estimators=n_estimators,
                             random_state=random_state, verbose=verbose)
