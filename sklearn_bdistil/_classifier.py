@@ -164,8 +164,8 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         documentation for the evidence behind the defaults.
     optimizer : torch optimizer class, default=torch.optim.Adam
         Optimizer of each FIND_WL round (constructed by skorch with ``lr``,
-        and ``weight_decay`` where it is not 0). The final corrective step
-        trains with Adam.
+        and ``weight_decay`` where it is not 0). The corrective steps do not
+        use it: they train with Adam, or AdamW (``corrective_weight_decay``).
     weight_decay : float, default=0.0
         Weight decay of ``optimizer`` in FIND_WL, passed to it as
         ``weight_decay`` (left out at 0). With ``torch.optim.AdamW`` it is
