@@ -91,7 +91,8 @@ class BaseBDistil(ResumableFitMixin, BaseEstimator):
         "teacher": "no_validation",
         "students": [list, tuple, None],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
-        "eta": [Interval(Real, 0, None, closed="left")],
+        # at 0 the player is uniform, D = 0 and so is every edge: no stage could be kept
+        "eta": [Interval(Real, 0, None, closed="neither")],
         "gamma": [Interval(Real, -1, 1, closed="both")],
         "barrier_strength": [Interval(Real, 0, None, closed="left")],
         "barrier_delta": [Interval(Real, 0, 1, closed="neither")],

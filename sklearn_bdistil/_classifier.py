@@ -62,7 +62,8 @@ class BDistilClassifier(EarlyExitMixin, ClassifierPredictorMixin, ClassifierMixi
         factories return).
     eta : float, default=1.0
         Inverse temperature of the distribution player, applied to residuals
-        divided by their standard deviation (so it is dimensionless).
+        divided by their standard deviation (so it is dimensionless);
+        positive (at 0 the player is uniform and every edge is 0).
     gamma : float, default=0.0
         Weak-learning edge a student must reach, in ``[-1, 1]``. No edge
         can exceed ``sum|K+ - K-|``, which depends on ``eta`` (about 0.08 at

@@ -57,7 +57,7 @@ class BDistilRegressor(RegressorPredictorMixin, RegressorMixin, BaseBDistil):
         as for :class:`~sklearn_bdistil.BDistilClassifier`.
     eta : float, default=1.0
         Inverse temperature of the distribution player, applied to each
-        output's residual divided by its standard deviation.
+        output's residual divided by its standard deviation; positive.
     gamma : float, default=0.0
         Weak-learning edge a student must reach, in ``[-1, 1]``.
     barrier_strength : float, default=0.1

@@ -91,7 +91,7 @@ def test_n_estimators_below_one(data, teacher, n):
         BDistilClassifier(teacher, n_estimators=n).fit(X)
 
 
-@pytest.mark.parametrize("param, value", [("eta", -1.0), ("gamma", 2.0),
+@pytest.mark.parametrize("param, value", [("eta", -1.0), ("eta", 0.0), ("gamma", 2.0),
                                           ("temperature", 0.0), ("learning_rate", 0),
                                           ("barrier_delta", 1.0), ("lr", -1e-3),
                                           ("validation_fraction", 1.0), ("students", "mlp")])
