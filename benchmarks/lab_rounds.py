@@ -100,8 +100,8 @@ edited: a variant monkeypatches it for the duration of one fit.
   where the Adam step was not kept), to put first and measure against.
 - ``lr=1.0``: no shrinkage (``learning_rate=1.0`` instead of 0.5), nothing
   patched.
-- ``eta=0.3`` / ``eta=0.1``: a flatter distribution player (``eta`` 1.0 by
-  default). At ``eta=0`` every row and class weighs the same, the edges are 0
+- ``eta=0.3`` / ``eta=0.1`` / ``eta=2`` / ``eta=3``: a flatter / sharper
+  distribution player (``eta`` 1.0 by default). At ``eta=0`` every row and class weighs the same, the edges are 0
   and no stage is kept (watch seed 0). The ablations that kept 1.0 ran before labels entered
   the target. The player weighs most the rows the ensemble fits worst; on
   subject-split data those may be rows whose errors do not recur on unseen
@@ -172,6 +172,8 @@ VARIANTS = {
     "corrective_weight_decay=0": {"params": {"corrective_weight_decay": 0.0}},
     "eta=0.3": {"params": {"eta": 0.3}},
     "eta=0.1": {"params": {"eta": 0.1}},
+    "eta=2": {"params": {"eta": 2.0}},
+    "eta=3": {"params": {"eta": 3.0}},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 
