@@ -176,8 +176,8 @@ VARIANTS = {
     "eta=0.3": {"params": {"eta": 0.3}},
     "eta=0.1": {"params": {"eta": 0.1}},
     "eta=2": {"params": {"eta": 2.0}},
-    "auto retry wd 1": {"auto_decay": 1.0},
     "eta=3": {"params": {"eta": 3.0}},
+    "auto retry wd 1": {"auto_decay": 1.0},
 }
 DEFAULT_VARIANTS = tuple(VARIANTS)
 

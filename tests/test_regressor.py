@@ -211,6 +211,13 @@ def test_bad_targets_are_refused(data, teacher):
         BDistilRegressor(teacher, **FAST).fit(X, np.array(["a"] * len(X)))
 
 
+def test_a_uniform_player_is_refused(data, teacher):
+    """eta=0 would make every edge 0 and keep no stage: refused by name."""
+    X, y = data
+    with pytest.raises(ValueError, match="eta"):
+        BDistilRegressor(teacher, eta=0.0, **FAST).fit(X, y)
+
+
 @pytest.mark.filterwarnings("ignore::sklearn_bdistil.EarlyStoppingWarning")
 def test_a_useless_teacher_is_reported(data):
     X, y = data
